@@ -1,0 +1,424 @@
+/**
+ * The wasm training kernels against the stock cpu backend (an independent implementation that reads
+ * elements one by one), and the backend chooser in this environment (no tfjs-node packages).
+ */
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { BACKEND_ENV_VAR, describeBackend, initBackend } from '../../trainer/backend/choose';
+import {
+  registerWasmTrainingKernels,
+  WASM_TRAINING_KERNELS,
+  wasmTrainingKernelsRegistered,
+  withStockConv2DBackpropInput,
+} from '../../trainer/backend/wasm-kernels';
+
+type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+
+/** Deterministic data in [-1, 1) (mulberry32), so both backends see identical inputs. */
+function randomArray(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Runs fn on one backend and copies its results out as typed arrays. */
+async function onBackend(name: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  assert.ok(await tf.setBackend(name), `backend ${name} did not initialise`);
+  return tf.tidy(() => fn().map((t) => Float32Array.from(t.dataSync())));
+}
+
+interface Diff {
+  maxAbs: number;
+  maxRef: number;
+}
+
+function compare(got: Float32Array, ref: Float32Array): Diff {
+  assert.equal(got.length, ref.length, 'length mismatch');
+  let maxAbs = 0;
+  let maxRef = 0;
+  for (let i = 0; i < ref.length; i++) {
+    assert.ok(Number.isFinite(got[i]), `non-finite value at ${i}`);
+    maxAbs = Math.max(maxAbs, Math.abs(got[i] - ref[i]));
+    maxRef = Math.max(maxRef, Math.abs(ref[i]));
+  }
+  return { maxAbs, maxRef };
+}
+
+/** Float32 gradients over tens to hundreds of terms: scale the tolerance by the magnitude. */
+function assertClose(label: string, got: Float32Array, ref: Float32Array, record: Map<string, Diff>): void {
+  const d = compare(got, ref);
+  record.set(label, d);
+  const tol = 1e-4 * Math.max(1, d.maxRef);
+  assert.ok(d.maxAbs <= tol, `${label}: max |diff| ${d.maxAbs} > ${tol} (max |ref| ${d.maxRef})`);
+  // A reference of all zeros would make the comparison vacuous.
+  assert.ok(d.maxRef > 0, `${label}: reference is all zeros`);
+}
+
+const diffs = new Map<string, Diff>();
+
+function printDiffs(title: string, keys: (k: string) => boolean): void {
+  const rows = [...diffs.entries()].filter(([k]) => keys(k));
+  if (rows.length === 0) return;
+  let worstRel = 0;
+  console.log(`      ${title}: max |wasm - cpu| per case (max |cpu| in brackets)`);
+  for (const [k, d] of rows) {
+    worstRel = Math.max(worstRel, d.maxAbs / Math.max(1e-30, d.maxRef));
+    console.log(`        ${k.padEnd(58)} ${d.maxAbs.toExponential(2)}  [${d.maxRef.toPrecision(3)}]`);
+  }
+  console.log(`      worst relative: ${worstRel.toExponential(2)}`);
+}
+
+describe('wasm training kernels', function () {
+  this.timeout(300_000);
+
+  before(async () => {
+    registerWasmTrainingKernels();
+    assert.ok(await tf.setBackend('wasm'));
+    await tf.ready();
+  });
+
+  after(() => {
+    printDiffs('conv2d', (k) => k.startsWith('conv2d'));
+    printDiffs('depthwise', (k) => k.startsWith('depthwise'));
+    printDiffs('gather / segment sum', (k) => k.startsWith('gather') || k.startsWith('segment'));
+  });
+
+  it('registers idempotently and replaces the stock Conv2DBackpropInput', () => {
+    registerWasmTrainingKernels();
+    registerWasmTrainingKernels();
+    assert.ok(wasmTrainingKernelsRegistered());
+    for (const name of WASM_TRAINING_KERNELS) assert.ok(tf.getKernel(name, 'wasm'), name);
+    // Restoring the stock kernel temporarily must hand ours back afterwards.
+    withStockConv2DBackpropInput(() => assert.ok(!wasmTrainingKernelsRegistered()));
+    assert.ok(wasmTrainingKernelsRegistered());
+  });
+
+  interface ConvCase {
+    n: number;
+    h: number;
+    w: number;
+    ci: number;
+    co: number;
+    k: number;
+    stride: number;
+    pad: Pad;
+  }
+  const convCases: ConvCase[] = [
+    { n: 2, h: 8, w: 8, ci: 3, co: 4, k: 3, stride: 1, pad: 'same' },
+    { n: 2, h: 8, w: 8, ci: 3, co: 4, k: 3, stride: 2, pad: 'same' },
+    { n: 2, h: 7, w: 9, ci: 3, co: 5, k: 3, stride: 2, pad: 'same' },
+    { n: 2, h: 8, w: 6, ci: 3, co: 4, k: 3, stride: 2, pad: 'valid' },
+    { n: 2, h: 9, w: 9, ci: 16, co: 8, k: 3, stride: 2, pad: 'valid' },
+    { n: 1, h: 10, w: 10, ci: 1, co: 16, k: 7, stride: 2, pad: 'same' },
+    { n: 1, h: 11, w: 12, ci: 3, co: 16, k: 7, stride: 1, pad: 'same' },
+    { n: 2, h: 12, w: 12, ci: 3, co: 8, k: 7, stride: 2, pad: 'valid' },
+    { n: 2, h: 6, w: 6, ci: 16, co: 16, k: 1, stride: 1, pad: 'same' },
+    { n: 2, h: 6, w: 7, ci: 16, co: 3, k: 1, stride: 2, pad: 'valid' },
+    { n: 2, h: 8, w: 8, ci: 16, co: 16, k: 1, stride: 2, pad: 'same' },
+    { n: 2, h: 9, w: 8, ci: 3, co: 4, k: 5, stride: 2, pad: 'same' },
+    { n: 2, h: 10, w: 10, ci: 1, co: 3, k: 5, stride: 1, pad: 'valid' },
+    { n: 2, h: 8, w: 8, ci: 3, co: 4, k: 3, stride: 2, pad: 1 },
+    { n: 2, h: 9, w: 9, ci: 3, co: 4, k: 3, stride: 1, pad: 4 },
+    {
+      n: 2,
+      h: 8,
+      w: 9,
+      ci: 3,
+      co: 4,
+      k: 3,
+      stride: 2,
+      pad: [
+        [0, 0],
+        [0, 2],
+        [3, 1],
+        [0, 0],
+      ],
+    },
+  ];
+
+  for (const c of convCases) {
+    const padLabel = Array.isArray(c.pad) ? JSON.stringify(c.pad.slice(1, 3)) : String(c.pad);
+    const label = `conv2d x[${c.n},${c.h},${c.w},${c.ci}] k${c.k} co${c.co} s${c.stride} ${padLabel}`;
+    it(`${label}: dx, dW match cpu`, async () => {
+      const xShape = [c.n, c.h, c.w, c.ci] as [number, number, number, number];
+      const wShape = [c.k, c.k, c.ci, c.co] as [number, number, number, number];
+      const xData = randomArray(size(xShape), 1);
+      const wData = randomArray(size(wShape), 2);
+      const run = () => {
+        const x = tf.tensor4d(xData, xShape);
+        const w = tf.tensor4d(wData, wShape);
+        const conv = (xi: tf.Tensor4D, wi: tf.Tensor4D) => tf.conv2d(xi, wi, c.stride, c.pad);
+        const outShape = conv(x, w).shape;
+        // A random projection of the output makes every dy entry different, so misplaced rows or
+        // columns of the gradient cannot cancel out.
+        const r = tf.tensor(randomArray(size(outShape), 3), outShape);
+        const loss = (xi: tf.Tensor, wi: tf.Tensor) => tf.sum(tf.mul(conv(xi as tf.Tensor4D, wi as tf.Tensor4D), r));
+        return tf.grads(loss)([x, w]);
+      };
+      const [gx, gw] = await onBackend('wasm', run);
+      const [rx, rw] = await onBackend('cpu', run);
+      assertClose(`${label} dx`, gx, rx, diffs);
+      assertClose(`${label} dW`, gw, rw, diffs);
+    });
+  }
+
+  interface DwCase {
+    n: number;
+    h: number;
+    w: number;
+    c: number;
+    mult: number;
+    k: number;
+    stride: number;
+    pad: Pad;
+  }
+  const dwCases: DwCase[] = [
+    { n: 2, h: 8, w: 8, c: 3, mult: 1, k: 3, stride: 1, pad: 'same' },
+    { n: 2, h: 8, w: 8, c: 16, mult: 1, k: 3, stride: 2, pad: 'same' },
+    { n: 2, h: 9, w: 7, c: 3, mult: 2, k: 3, stride: 2, pad: 'same' },
+    { n: 2, h: 9, w: 9, c: 1, mult: 3, k: 5, stride: 1, pad: 'valid' },
+    { n: 1, h: 12, w: 12, c: 16, mult: 1, k: 7, stride: 2, pad: 'valid' },
+    { n: 2, h: 6, w: 6, c: 3, mult: 1, k: 1, stride: 2, pad: 'same' },
+    { n: 2, h: 8, w: 8, c: 3, mult: 2, k: 3, stride: 2, pad: 1 },
+  ];
+  for (const c of dwCases) {
+    const label = `depthwise x[${c.n},${c.h},${c.w},${c.c}] k${c.k} mult${c.mult} s${c.stride} ${c.pad}`;
+    it(`${label}: dx, dW match cpu`, async () => {
+      const xShape = [c.n, c.h, c.w, c.c] as [number, number, number, number];
+      const wShape = [c.k, c.k, c.c, c.mult] as [number, number, number, number];
+      const xData = randomArray(size(xShape), 4);
+      const wData = randomArray(size(wShape), 5);
+      const run = () => {
+        const x = tf.tensor4d(xData, xShape);
+        const w = tf.tensor4d(wData, wShape);
+        const conv = (xi: tf.Tensor, wi: tf.Tensor) =>
+          tf.depthwiseConv2d(xi as tf.Tensor4D, wi as tf.Tensor4D, c.stride, c.pad);
+        const outShape = conv(x, w).shape;
+        const r = tf.tensor(randomArray(size(outShape), 6), outShape);
+        return tf.grads((xi: tf.Tensor, wi: tf.Tensor) => tf.sum(tf.mul(conv(xi, wi), r)))([x, w]);
+      };
+      const [gx, gw] = await onBackend('wasm', run);
+      const [rx, rw] = await onBackend('cpu', run);
+      assertClose(`${label} dx`, gx, rx, diffs);
+      assertClose(`${label} dW`, gw, rw, diffs);
+    });
+  }
+
+  const gatherCases = [
+    { shape: [10, 4], indices: [3, 1, 3, 9, 0, 3], axis: 0 },
+    { shape: [6, 5, 3], indices: [4, 4, 0, 2], axis: 1 },
+    { shape: [7, 16], indices: [0, 6, 6, 6, 2], axis: 0 },
+  ];
+  for (const c of gatherCases) {
+    const label = `gather x[${c.shape}] axis${c.axis} idx[${c.indices}]`;
+    it(`${label}: gradient (UnsortedSegmentSum) matches cpu`, async () => {
+      const xData = randomArray(size(c.shape), 7);
+      const run = () => {
+        const x = tf.tensor(xData, c.shape);
+        const idx = tf.tensor1d(c.indices, 'int32');
+        const outShape = tf.gather(x, idx, c.axis).shape;
+        const r = tf.tensor(randomArray(size(outShape), 8), outShape);
+        return [tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(tf.gather(xi, idx, c.axis), r)))(x)];
+      };
+      const [g] = await onBackend('wasm', run);
+      const [ref] = await onBackend('cpu', run);
+      assertClose(`${label} dx`, g, ref, diffs);
+    });
+  }
+
+  it("conv kernels called directly with dimRoundingMode 'ceil' (a window past the padding)", async () => {
+    // Not through tf.conv2d: wasm's own forward conv gets this case wrong (XNNPACK sizes the output
+    // with floor and leaves the last row and column unwritten), so feed both backends the same dy.
+    const xShape = [2, 8, 8, 3] as [number, number, number, number];
+    const wShape = [3, 3, 3, 4] as [number, number, number, number];
+    const attrs = { strides: 2, pad: 1, dataFormat: 'NHWC', dimRoundingMode: 'ceil' };
+    const dyShape = [2, 5, 5, 4];
+    const xData = randomArray(size(xShape), 15);
+    const wData = randomArray(size(wShape), 16);
+    const dyData = randomArray(size(dyShape), 17);
+    const run = () => {
+      const x = tf.tensor4d(xData, xShape);
+      const w = tf.tensor4d(wData, wShape);
+      const dy = tf.tensor(dyData, dyShape);
+      return [
+        tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, { ...attrs, inputShape: xShape }) as tf.Tensor,
+        tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: wShape }) as tf.Tensor,
+      ];
+    };
+    const [gx, gw] = await onBackend('wasm', run);
+    const [rx, rw] = await onBackend('cpu', run);
+    assertClose('conv2d direct x[2,8,8,3] k3 s2 pad1 ceil dx', gx, rx, diffs);
+    assertClose('conv2d direct x[2,8,8,3] k3 s2 pad1 ceil dW', gw, rw, diffs);
+  });
+
+  it('UnsortedSegmentSum directly: dropped ids, empty segments, int32 data, several one-hot blocks', async () => {
+    // Reference in plain JS (TF semantics: ids outside [0, numSegments) are dropped). Ids repeat
+    // about twice each and leave the top segments empty; 3000 x 2000 one-hot entries exceed the
+    // kernel's block bound, so it accumulates over several matMuls.
+    const n = 3000;
+    const segs = 2000;
+    const width = 3;
+    const xData = randomArray(n * width, 18);
+    const ids = Int32Array.from({ length: n }, (_, i) => ((i * 7919) % 1540) - 20);
+    const ref = new Float32Array(segs * width);
+    for (let i = 0; i < n; i++) {
+      if (ids[i] < 0 || ids[i] >= segs) continue;
+      for (let j = 0; j < width; j++) ref[ids[i] * width + j] += xData[i * width + j];
+    }
+    const intData = Int32Array.from(xData, (v) => Math.round(v * 10));
+    const intRef = new Float32Array(segs * width);
+    for (let i = 0; i < n; i++) {
+      if (ids[i] < 0 || ids[i] >= segs) continue;
+      for (let j = 0; j < width; j++) intRef[ids[i] * width + j] += intData[i * width + j];
+    }
+    await tf.setBackend('wasm');
+    const [got, gotInt, dtype] = tf.tidy(() => {
+      const idsT = tf.tensor1d(ids, 'int32');
+      const f = tf.unsortedSegmentSum(tf.tensor2d(xData, [n, width]), idsT, segs);
+      const i = tf.unsortedSegmentSum(tf.tensor2d(intData, [n, width], 'int32'), idsT, segs);
+      return [Float32Array.from(f.dataSync()), Float32Array.from(i.dataSync()), i.dtype] as const;
+    });
+    assert.equal(dtype, 'int32');
+    assertClose('segment sum 3000 ids into 2000 (JS reference)', got, ref, diffs);
+    assertClose('segment sum int32 (JS reference)', gotInt, intRef, diffs);
+  });
+
+  it('leaks no tensors in forward + backward', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor4d(randomArray(2 * 8 * 8 * 3, 10), [2, 8, 8, 3]);
+    const w = tf.tensor4d(randomArray(3 * 3 * 3 * 4, 11), [3, 3, 3, 4]);
+    const dw = tf.tensor4d(randomArray(3 * 3 * 3 * 2, 12), [3, 3, 3, 2]);
+    const before = tf.memory().numTensors;
+    const beforeBytes = tf.memory().numBytes;
+    tf.tidy(() => {
+      tf.grads((a: tf.Tensor, b: tf.Tensor, d: tf.Tensor) =>
+        tf.add(
+          tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')),
+          tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, d as tf.Tensor4D, 2, 'same')),
+        ),
+      )([x, w, dw]);
+    });
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal(tf.memory().numBytes, beforeBytes);
+    tf.dispose([x, w, dw]);
+  });
+
+  it('micro-benchmark [128,32,32,32] * 3x3x32x64 (printout, no assertion)', async function () {
+    if (process.env.CONTRASTIVE_LAB_SKIP_BENCH === '1') this.skip();
+    await tf.setBackend('wasm');
+    const time = (fn: () => tf.Tensor, reps = 3): { ms: number; out: Float32Array } => {
+      tf.tidy(() => void fn().dataSync()); // warm-up: XNNPACK operator creation, heap growth
+      const times: number[] = [];
+      let out = new Float32Array(0);
+      for (let i = 0; i < reps; i++) {
+        const t0 = performance.now();
+        tf.tidy(() => {
+          const r = fn();
+          r.dataSync();
+          if (i === reps - 1) out = Float32Array.from(r.dataSync());
+        });
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      return { ms: times[Math.floor(reps / 2)], out };
+    };
+    const x = tf.tensor4d(randomArray(128 * 32 * 32 * 32, 13), [128, 32, 32, 32]);
+    const w = tf.tensor4d(randomArray(3 * 3 * 32 * 64, 14), [3, 3, 32, 64]);
+    for (const stride of [1, 2]) {
+      const attrs = { strides: stride, pad: 'same', dataFormat: 'NHWC' };
+      const dy = tf.tidy(() => tf.conv2d(x, w, stride, 'same'));
+      const fwd = time(() => tf.conv2d(x, w, stride, 'same'));
+      const inputGrad = () =>
+        tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, { ...attrs, inputShape: x.shape }) as tf.Tensor;
+      const stock = withStockConv2DBackpropInput(() => time(inputGrad));
+      const ours = time(inputGrad);
+      const filt = time(
+        () => tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: w.shape }) as tf.Tensor,
+      );
+      const agree = compare(ours.out, stock.out);
+      console.log(
+        `      stride ${stride}: forward ${fwd.ms.toFixed(0)} ms | Conv2DBackpropInput stock ${stock.ms.toFixed(0)} ms, ` +
+          `new ${ours.ms.toFixed(0)} ms | Conv2DBackpropFilter new ${filt.ms.toFixed(0)} ms ` +
+          `| new vs stock dx max |diff| ${agree.maxAbs.toExponential(2)} (max ${agree.maxRef.toPrecision(3)})`,
+      );
+      assert.ok(agree.maxAbs <= 1e-4 * Math.max(1, agree.maxRef), 'new and stock input gradients disagree');
+      dy.dispose();
+    }
+    tf.dispose([x, w]);
+  });
+});
+
+describe('backend chooser', function () {
+  this.timeout(60_000);
+  let savedEnv: string | undefined;
+  beforeEach(() => {
+    savedEnv = process.env[BACKEND_ENV_VAR];
+    delete process.env[BACKEND_ENV_VAR];
+  });
+  afterEach(() => {
+    if (savedEnv === undefined) delete process.env[BACKEND_ENV_VAR];
+    else process.env[BACKEND_ENV_VAR] = savedEnv;
+  });
+
+  it("'auto' falls back to wasm and says why the native backends were skipped", async () => {
+    const logs: string[] = [];
+    const info = await initBackend('auto', { log: (m) => logs.push(m) });
+    assert.equal(info.name, 'wasm');
+    assert.equal(info.tfBackend, 'wasm');
+    assert.equal(tf.getBackend(), 'wasm');
+    assert.ok(wasmTrainingKernelsRegistered(), 'auto must register the training kernels');
+    assert.deepEqual(
+      info.tried.map((t) => t.name),
+      ['tensorflow-gpu', 'tensorflow'],
+    );
+    assert.match(info.tried[0].error, /@tensorflow\/tfjs-node-gpu not installed/);
+    assert.match(info.tried[1].error, /@tensorflow\/tfjs-node not installed/);
+    assert.match(info.reason, /tfjs-node-gpu not installed; .*tfjs-node not installed; using wasm \((no )?SIMD/);
+    assert.ok(info.threads >= 1);
+    assert.match(info.version, /^\d+\.\d+\.\d+/);
+    assert.ok(logs.length > 0);
+    const line = describeBackend(info);
+    assert.match(line, /^wasm \d+\.\d+\.\d+ \(tf backend 'wasm', \d+ threads?\): /);
+    console.log(`      ${line}`);
+  });
+
+  it("explicit 'tensorflow-gpu' and 'tensorflow' throw, naming the package and how to install it", async () => {
+    await assert.rejects(initBackend('tensorflow-gpu'), (e: Error) => {
+      assert.match(e.message, /@tensorflow\/tfjs-node-gpu/);
+      assert.match(e.message, /npm install @tensorflow\/tfjs-node-gpu/);
+      return true;
+    });
+    await assert.rejects(initBackend('tensorflow'), /npm install @tensorflow\/tfjs-node\b/);
+  });
+
+  it(`${BACKEND_ENV_VAR} overrides 'auto' but not an explicit choice`, async () => {
+    process.env[BACKEND_ENV_VAR] = 'cpu';
+    const viaEnv = await initBackend('auto');
+    assert.equal(viaEnv.name, 'cpu');
+    assert.equal(tf.getBackend(), 'cpu');
+    assert.match(viaEnv.reason, new RegExp(`${BACKEND_ENV_VAR}=cpu`));
+    const explicit = await initBackend('wasm');
+    assert.equal(explicit.name, 'wasm');
+    process.env[BACKEND_ENV_VAR] = 'tpu';
+    await assert.rejects(initBackend('auto'), new RegExp(`${BACKEND_ENV_VAR}: unknown backend 'tpu'`));
+  });
+
+  it('accepts a wasmDir holding the binaries and rejects one without them', async () => {
+    const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm'));
+    const info = await initBackend('wasm', { wasmDir: dir });
+    assert.equal(info.name, 'wasm');
+    await assert.rejects(initBackend('wasm', { wasmDir: __dirname }), /wasm files missing/);
+  });
+});

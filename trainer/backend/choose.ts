@@ -1,0 +1,296 @@
+/**
+ * Picks the TensorFlow.js backend the trainer runs on.
+ *
+ * Preference order for 'auto': native TensorFlow with CUDA (@tensorflow/tfjs-node-gpu), native
+ * TensorFlow on the CPU (@tensorflow/tfjs-node), the wasm backend with our training kernels, and
+ * finally the pure-JS cpu backend (correct but about 100x too slow to train conv nets).
+ *
+ * The native packages are optional and often absent (their install downloads libtensorflow), so
+ * they are required lazily through `createRequire`: a bundler (esbuild) cannot see those requires
+ * and so neither fails the build nor inlines a native addon.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import '@tensorflow/tfjs-backend-cpu';
+import { getThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
+import * as tf from '@tensorflow/tfjs-core';
+// Training needs gradient functions on every backend, and tfjs-core registers none by itself.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { registerWasmTrainingKernels } from './wasm-kernels';
+
+export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = Exclude<BackendPreference, 'auto'>;
+
+export const BACKEND_PREFERENCES: readonly BackendPreference[] = [
+  'auto',
+  'tensorflow-gpu',
+  'tensorflow',
+  'wasm',
+  'cpu',
+];
+
+/** Environment variable that overrides an 'auto' preference. */
+export const BACKEND_ENV_VAR = 'CONTRASTIVE_LAB_BACKEND';
+
+export interface BackendAttempt {
+  name: BackendName;
+  error: string;
+}
+
+export interface BackendInfo {
+  name: BackendName;
+  /** tf.getBackend() after initialisation ('tensorflow', 'wasm' or 'cpu'). */
+  tfBackend: string;
+  /** Version of the package that provides the backend. */
+  version: string;
+  /** Worker threads the backend computes with (best knowledge; native TF uses its own pool). */
+  threads: number;
+  /** Why this backend, including why better ones were skipped. */
+  reason: string;
+  /** Backends tried before this one, with why each failed. */
+  tried: BackendAttempt[];
+}
+
+export interface InitBackendOptions {
+  /** Directory holding the tfjs-backend-wasm .wasm files (when the trainer is bundled). */
+  wasmDir?: string;
+  log?: (msg: string) => void;
+}
+
+interface NativePackage {
+  name: 'tensorflow-gpu' | 'tensorflow';
+  pkg: string;
+  install: string;
+}
+
+const NATIVE: Record<'tensorflow-gpu' | 'tensorflow', NativePackage> = {
+  'tensorflow-gpu': {
+    name: 'tensorflow-gpu',
+    pkg: '@tensorflow/tfjs-node-gpu',
+    install:
+      'npm install @tensorflow/tfjs-node-gpu (Linux x64 with an NVIDIA driver, CUDA 11.2 and cuDNN 8.1; ' +
+      'its install script downloads libtensorflow from storage.googleapis.com)',
+  },
+  tensorflow: {
+    name: 'tensorflow',
+    pkg: '@tensorflow/tfjs-node',
+    install:
+      'npm install @tensorflow/tfjs-node (its install script downloads libtensorflow from storage.googleapis.com)',
+  },
+};
+
+/** A require the bundler leaves alone, resolving from this file (or the bundle) outwards. */
+function lazyRequire(): NodeJS.Require {
+  const from = typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'index.js');
+  return createRequire(from);
+}
+
+function errorText(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  // Module-not-found messages list the whole require stack; the first line says enough.
+  return msg.split('\n')[0];
+}
+
+/** Where the NVIDIA driver library (libcuda) is found, or null. Linux and Windows only. */
+export function findCudaDriver(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (process.platform === 'win32') {
+    const sys = path.join(env.SystemRoot ?? 'C:\\Windows', 'System32', 'nvcuda.dll');
+    return existsSync(sys) ? sys : null;
+  }
+  if (process.platform !== 'linux') return null;
+  const dirs = [
+    ...(env.LD_LIBRARY_PATH ?? '').split(':').filter((d) => d !== ''),
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/cuda/lib64',
+    '/usr/local/cuda/compat',
+    '/usr/lib/wsl/lib',
+  ];
+  for (const d of dirs) {
+    const p = path.join(d, 'libcuda.so.1');
+    if (existsSync(p)) return p;
+  }
+  try {
+    // The dynamic loader's cache names every library it can find, in whatever directory.
+    if (readFileSync('/etc/ld.so.cache').includes('libcuda.so.1')) return 'libcuda.so.1 (ld.so.cache)';
+  } catch {
+    // no cache: fall through
+  }
+  return null;
+}
+
+function packageVersion(req: NodeJS.Require, pkg: string): string {
+  try {
+    return (req(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+class BackendUnavailable extends Error {}
+
+/** Loads tfjs-node(-gpu) and switches to its 'tensorflow' backend, or throws BackendUnavailable. */
+async function tryNative(which: NativePackage, log: (msg: string) => void): Promise<Omit<BackendInfo, 'tried'>> {
+  const req = lazyRequire();
+  try {
+    req.resolve(which.pkg);
+  } catch {
+    throw new BackendUnavailable(`${which.pkg} not installed`);
+  }
+  let cuda: string | null = null;
+  if (which.name === 'tensorflow-gpu') {
+    cuda = findCudaDriver();
+    // Without the driver tfjs-node-gpu still loads but silently computes on the CPU.
+    if (cuda === null) throw new BackendUnavailable(`${which.pkg} installed but no CUDA driver (libcuda) found`);
+  }
+  try {
+    log(`loading ${which.pkg}`);
+    req(which.pkg);
+  } catch (e) {
+    throw new BackendUnavailable(`${which.pkg} failed to load: ${errorText(e)}`);
+  }
+  const ok = await setBackendSafely('tensorflow');
+  if (!ok) throw new BackendUnavailable(`${which.pkg} loaded but the 'tensorflow' backend did not initialise`);
+  const version = packageVersion(req, which.pkg);
+  return {
+    name: which.name,
+    tfBackend: tf.getBackend(),
+    version,
+    threads: os.cpus().length,
+    reason: which.name === 'tensorflow-gpu' ? `using ${which.pkg} ${version} (CUDA: ${cuda})` : `using ${which.pkg} ${version}`,
+  };
+}
+
+async function setBackendSafely(name: string): Promise<boolean> {
+  try {
+    const ok = await tf.setBackend(name);
+    if (ok) await tf.ready();
+    return ok && tf.getBackend() === name;
+  } catch {
+    return false;
+  }
+}
+
+let wasmPathsSet: string | undefined;
+
+async function tryWasm(opts: InitBackendOptions): Promise<Omit<BackendInfo, 'tried'>> {
+  if (opts.wasmDir !== undefined) {
+    const prefix = opts.wasmDir.endsWith('/') || opts.wasmDir.endsWith(path.sep) ? opts.wasmDir : opts.wasmDir + path.sep;
+    const missing = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm'].filter(
+      (f) => !existsSync(path.join(prefix, f)),
+    );
+    if (missing.length > 0) throw new BackendUnavailable(`wasm files missing in ${prefix}: ${missing.join(', ')}`);
+    if (wasmPathsSet !== prefix) {
+      try {
+        setWasmPaths(prefix);
+        wasmPathsSet = prefix;
+      } catch (e) {
+        // Only possible once the backend has initialised, in which case the paths no longer matter.
+        if (tf.findBackend('wasm') == null) throw new BackendUnavailable(`setWasmPaths failed: ${errorText(e)}`);
+      }
+    }
+  }
+  registerWasmTrainingKernels();
+  const ok = await setBackendSafely('wasm');
+  if (!ok) throw new BackendUnavailable('the wasm backend did not initialise (is the .wasm binary reachable?)');
+  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
+  let threads = 1;
+  try {
+    threads = getThreadsCount();
+  } catch {
+    // reported as 1: the stock Node loader always runs single-threaded
+  }
+  return {
+    name: 'wasm',
+    tfBackend: tf.getBackend(),
+    version: version_wasm,
+    threads,
+    reason: `using wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'})`,
+  };
+}
+
+async function tryCpu(): Promise<Omit<BackendInfo, 'tried'>> {
+  const ok = await setBackendSafely('cpu');
+  if (!ok) throw new BackendUnavailable('the cpu backend did not initialise');
+  return {
+    name: 'cpu',
+    tfBackend: tf.getBackend(),
+    version: tf.version_core,
+    threads: 1,
+    reason: 'using the pure-JS cpu backend (very slow for conv nets)',
+  };
+}
+
+async function tryOne(name: BackendName, opts: InitBackendOptions, log: (m: string) => void) {
+  switch (name) {
+    case 'tensorflow-gpu':
+    case 'tensorflow':
+      return tryNative(NATIVE[name], log);
+    case 'wasm':
+      return tryWasm(opts);
+    case 'cpu':
+      return tryCpu();
+  }
+}
+
+function parsePreference(value: string, source: string): BackendPreference {
+  const v = value.trim().toLowerCase();
+  if ((BACKEND_PREFERENCES as readonly string[]).includes(v)) return v as BackendPreference;
+  throw new Error(`${source}: unknown backend '${value}'; expected one of ${BACKEND_PREFERENCES.join(', ')}`);
+}
+
+/**
+ * Initialises a backend and makes it tf's current one. With 'auto' (or CONTRASTIVE_LAB_BACKEND set to
+ * 'auto'), the first backend that loads wins; an explicit choice that cannot load throws an Error that
+ * names the missing package and how to install it.
+ */
+export async function initBackend(pref: BackendPreference, opts: InitBackendOptions = {}): Promise<BackendInfo> {
+  const log = opts.log ?? (() => {});
+  let effective = parsePreference(pref, 'initBackend');
+  const fromEnv = process.env[BACKEND_ENV_VAR];
+  let source = 'requested';
+  if (effective === 'auto' && fromEnv !== undefined && fromEnv.trim() !== '') {
+    effective = parsePreference(fromEnv, BACKEND_ENV_VAR);
+    source = `${BACKEND_ENV_VAR}=${fromEnv.trim()}`;
+  }
+
+  if (effective !== 'auto') {
+    try {
+      const info = await tryOne(effective, opts, log);
+      const reason = `${info.reason} (${source})`;
+      log(reason);
+      return { ...info, reason, tried: [] };
+    } catch (e) {
+      const why = errorText(e);
+      if (effective === 'tensorflow-gpu' || effective === 'tensorflow') {
+        const n = NATIVE[effective];
+        throw new Error(`backend '${effective}' is unavailable: ${why}. It needs ${n.pkg}; install it with: ${n.install}`);
+      }
+      throw new Error(`backend '${effective}' is unavailable: ${why}`);
+    }
+  }
+
+  const tried: BackendAttempt[] = [];
+  for (const name of ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) {
+    try {
+      const info = await tryOne(name, opts, log);
+      const reason = [...tried.map((t) => t.error), info.reason].join('; ');
+      log(reason);
+      return { ...info, reason, tried };
+    } catch (e) {
+      const error = errorText(e);
+      log(`backend ${name} unavailable: ${error}`);
+      tried.push({ name, error });
+    }
+  }
+  throw new Error(`no TensorFlow.js backend could be initialised: ${tried.map((t) => `${t.name}: ${t.error}`).join('; ')}`);
+}
+
+/** One line for logs and the UI, e.g. "wasm 4.22.0 (tf backend 'wasm', 1 thread): using wasm (SIMD, ...)". */
+export function describeBackend(info: BackendInfo): string {
+  const threads = `${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+  return `${info.name} ${info.version} (tf backend '${info.tfBackend}', ${threads}): ${info.reason}`;
+}

@@ -1,0 +1,426 @@
+/**
+ * Training kernels for the tfjs 'wasm' backend.
+ *
+ * The wasm backend ships forward convolutions (XNNPACK) but lacks the kernels a backward pass needs:
+ * Conv2DBackpropFilter, UnsortedSegmentSum (the gradient of gather) and both depthwise gradients, and
+ * its Conv2DBackpropInput is about 8x slower than a forward conv. Each kernel here re-expresses the
+ * gradient as forward ops the backend already runs fast, so no new native code is needed.
+ *
+ * Kernel pattern: compute with ordinary ops inside `tf.tidy`, then `backend.incRef` the result's
+ * data so that disposing the temporary tensor at the end of the tidy leaves the buffer alive for the
+ * engine, which wraps the returned `{dataId, shape, dtype}` in a fresh tensor. Ops called inside a
+ * kernel are not recorded on the gradient tape (the engine's kernelDepth is > 0 there).
+ */
+import '@tensorflow/tfjs-backend-wasm';
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core alone registers no gradient functions (the @tensorflow/tfjs bundle does this import);
+// without it tf.grad fails with "gradient function not found" for even the simplest ops.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+
+type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+type RoundingMode = 'floor' | 'round' | 'ceil' | undefined;
+type Pair = [number, number];
+
+const BACKEND = 'wasm';
+
+function input(inputs: tf.NamedTensorInfoMap, name: string): tf.Tensor {
+  const info = inputs[name];
+  if (info === undefined) throw new Error(`wasm training kernel: missing input '${name}'`);
+  if (info instanceof tf.Tensor) return info;
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+/** Runs `compute` in a tidy and hands its result's buffer to the engine as a kernel output. */
+function emit(backend: tf.KernelBackend, compute: () => tf.Tensor): tf.TensorInfo {
+  let info: tf.TensorInfo | undefined;
+  tf.tidy(() => {
+    const out = compute();
+    backend.incRef(out.dataId);
+    info = { dataId: out.dataId, shape: out.shape.slice(), dtype: out.dtype };
+  });
+  return info!;
+}
+
+function checkUnitDilations(kernel: string, dilations: unknown): void {
+  if (dilations == null) return;
+  const [dh, dw] = typeof dilations === 'number' ? [dilations, dilations] : (dilations as Pair);
+  if (dh !== 1 || dw !== 1) {
+    throw new Error(`${kernel} (wasm training kernels): dilations other than 1 are not supported`);
+  }
+}
+
+function checkNHWC(kernel: string, dataFormat: unknown): void {
+  if (dataFormat != null && dataFormat !== 'NHWC') {
+    throw new Error(`${kernel} (wasm training kernels): only NHWC is supported, got ${String(dataFormat)}`);
+  }
+}
+
+/**
+ * A stride-1 conv reading `pre` zeros before and `post` after the data along one axis. Negative
+ * amounts mean "the output should skip this many rows" (a numeric pad larger than k-1, or input rows
+ * no window reaches); the conv cannot pad negatively, so pad zero and crop the output instead.
+ */
+interface AxisPlan {
+  pre: number;
+  post: number;
+  cropStart: number;
+}
+
+function planAxis(pre: number, post: number): AxisPlan {
+  return { pre: Math.max(0, pre), post: Math.max(0, post), cropStart: Math.max(0, -pre) };
+}
+
+function cropTo(t: tf.Tensor4D, h: AxisPlan, w: AxisPlan, outH: number, outW: number): tf.Tensor4D {
+  const [n, th, tw, c] = t.shape;
+  if (h.cropStart === 0 && w.cropStart === 0 && th === outH && tw === outW) return t;
+  return tf.slice(t, [0, h.cropStart, w.cropStart, 0], [n, outH, outW, c]);
+}
+
+/** Spreads dy on a stride grid: dy[i] lands at i*stride, the gaps are zeros. Length oh*stride. */
+function zeroInsert(dy: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return dy;
+  const [n, oh, ow, c] = dy.shape;
+  const grid = tf.pad(tf.reshape(dy, [n, oh, 1, ow, 1, c]), [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
+  return tf.reshape(grid, [n, oh * sh, ow * sw, c]);
+}
+
+interface InputGradPlan {
+  h: AxisPlan;
+  w: AxisPlan;
+  pads: tf.backend_util.ExplicitPadding;
+}
+
+/**
+ * Padding for the input gradient as a stride-1 correlation of the zero-inserted dy with the flipped
+ * filter: dx[h] = sum_a dyz[h + top - (k-1) + a] * flip(W)[a], so dyz is padded by k-1-top before and
+ * by whatever makes the output exactly `in` long after. Asymmetric SAME padding (stride 2 on even
+ * sizes puts the extra row at the bottom) is carried by `top`/`left` alone.
+ */
+function inputGradPlan(info: tf.backend_util.Conv2DInfo): InputGradPlan {
+  const lenH = info.outHeight * info.strideHeight;
+  const lenW = info.outWidth * info.strideWidth;
+  const preH = info.filterHeight - 1 - info.padInfo.top;
+  const preW = info.filterWidth - 1 - info.padInfo.left;
+  const h = planAxis(preH, info.inHeight + info.filterHeight - 1 - lenH - preH);
+  const w = planAxis(preW, info.inWidth + info.filterWidth - 1 - lenW - preW);
+  return {
+    h,
+    w,
+    pads: [
+      [0, 0],
+      [h.pre, h.post],
+      [w.pre, w.post],
+      [0, 0],
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv2D gradients
+
+function conv2DBackpropFilter(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: tf.KernelBackend;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = (args.attrs ?? {}) as unknown as {
+    strides: number | Pair;
+    pad: Pad;
+    dataFormat?: string;
+    dimRoundingMode?: RoundingMode;
+    filterShape: [number, number, number, number];
+  };
+  checkNHWC('Conv2DBackpropFilter', attrs.dataFormat);
+  return emit(backend, () => {
+    const x = input(inputs, 'x') as tf.Tensor4D;
+    const dy = input(inputs, 'dy') as tf.Tensor4D;
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape,
+      attrs.filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+    // dW[a,b,ci,co] = sum_{n,i,j} xpad[n, i*sh+a, j*sw+b, ci] * dy[n,i,j,co]: a correlation of x
+    // (batch := ci, channels := n) with dy (kernel oh x ow, channels n -> co) dilated by the stride.
+    const xT = tf.transpose(x, [3, 1, 2, 0]);
+    const dyT = tf.transpose(dy, [1, 2, 0, 3]);
+    const spanH = (info.outHeight - 1) * sh + 1;
+    const spanW = (info.outWidth - 1) * sw + 1;
+    const h = planAxis(info.padInfo.top, kh + spanH - 1 - info.inHeight - info.padInfo.top);
+    const w = planAxis(info.padInfo.left, kw + spanW - 1 - info.inWidth - info.padInfo.left);
+    const g = tf.conv2d(
+      xT,
+      dyT,
+      1,
+      [
+        [0, 0],
+        [h.pre, h.post],
+        [w.pre, w.post],
+        [0, 0],
+      ],
+      'NHWC',
+      [sh, sw],
+    );
+    return tf.transpose(cropTo(g, h, w, kh, kw), [1, 2, 0, 3]);
+  });
+}
+
+function conv2DBackpropInput(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: tf.KernelBackend;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = (args.attrs ?? {}) as unknown as {
+    strides: number | Pair;
+    pad: Pad;
+    dataFormat?: string;
+    dimRoundingMode?: RoundingMode;
+    inputShape: [number, number, number, number];
+  };
+  checkNHWC('Conv2DBackpropInput', attrs.dataFormat);
+  return emit(backend, () => {
+    const dy = input(inputs, 'dy') as tf.Tensor4D;
+    const filter = input(inputs, 'filter') as tf.Tensor4D;
+    const info = tf.backend_util.computeConv2DInfo(
+      attrs.inputShape,
+      filter.shape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    const plan = inputGradPlan(info);
+    const dyz = zeroInsert(dy, info.strideHeight, info.strideWidth);
+    // Flip spatially and swap in/out channels: [kh,kw,ci,co] -> [kh,kw,co,ci].
+    const wf = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
+    const dx = tf.conv2d(dyz, wf, 1, plan.pads);
+    return cropTo(dx, plan.h, plan.w, info.inHeight, info.inWidth);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise gradients
+
+function depthwiseBackpropInput(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: tf.KernelBackend;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = (args.attrs ?? {}) as unknown as {
+    strides: number | Pair;
+    pad: Pad;
+    dilations?: number | Pair;
+    dimRoundingMode?: RoundingMode;
+    inputShape: [number, number, number, number];
+  };
+  checkUnitDilations('DepthwiseConv2dNativeBackpropInput', attrs.dilations);
+  return emit(backend, () => {
+    const dy = input(inputs, 'dy') as tf.Tensor4D;
+    const filter = input(inputs, 'filter') as tf.Tensor4D;
+    const [kh, kw, c, mult] = filter.shape;
+    const info = tf.backend_util.computeConv2DInfo(
+      attrs.inputShape,
+      filter.shape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      true,
+    );
+    const plan = inputGradPlan(info);
+    const dyz = zeroInsert(dy, info.strideHeight, info.strideWidth);
+    // Output channel c*mult+m came from input channel c through filter[:,:,c,m]; treating the
+    // c*mult channels as independent, each one flows back through its own flipped 2-D filter, and
+    // the mult contributions of an input channel are summed afterwards (a last-axis reduction).
+    const wf = tf.reshape(tf.reverse(filter, [0, 1]), [kh, kw, c * mult, 1]) as tf.Tensor4D;
+    const g = cropTo(tf.depthwiseConv2d(dyz, wf, 1, plan.pads), plan.h, plan.w, info.inHeight, info.inWidth);
+    if (mult === 1) return g;
+    const [n, h, w] = g.shape;
+    return tf.sum(tf.reshape(g, [n, h, w, c, mult]), 4);
+  });
+}
+
+function depthwiseBackpropFilter(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: tf.KernelBackend;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
+  const { inputs, backend } = args;
+  const attrs = (args.attrs ?? {}) as unknown as {
+    strides: number | Pair;
+    pad: Pad;
+    dilations?: number | Pair;
+    dimRoundingMode?: RoundingMode;
+    filterShape: [number, number, number, number];
+  };
+  checkUnitDilations('DepthwiseConv2dNativeBackpropFilter', attrs.dilations);
+  return emit(backend, () => {
+    const x = input(inputs, 'x') as tf.Tensor4D;
+    const dy = input(inputs, 'dy') as tf.Tensor4D;
+    const [kh, kw, c, mult] = attrs.filterShape;
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape,
+      attrs.filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      true,
+    );
+    const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+    const n = x.shape[0];
+    const { top, left } = info.padInfo;
+    // Windows read rows top-padded x from 0 to (oh-1)*sh + kh - 1; pad (or not) to exactly that.
+    const needH = (oh - 1) * sh + kh;
+    const needW = (ow - 1) * sw + kw;
+    const xp = tf.pad(x, [
+      [0, 0],
+      [top, Math.max(0, needH - top - info.inHeight)],
+      [left, Math.max(0, needW - left - info.inWidth)],
+      [0, 0],
+    ]);
+    const rows = n * oh * ow;
+    const ones = tf.ones([1, rows]);
+    const dyR = mult === 1 ? dy : tf.reshape(dy, [n, oh, ow, c, mult]);
+    // One tap at a time: dW[a,b,c,m] = sum over (n,i,j) of x at the tap's strided grid times dy.
+    // Sums over the leading axes go through a ones-row matMul, which wasm does without transposing.
+    const taps: tf.Tensor2D[] = [];
+    for (let a = 0; a < kh; a++) {
+      for (let b = 0; b < kw; b++) {
+        const xs = tf.stridedSlice(xp, [0, a, b, 0], [n, a + (oh - 1) * sh + 1, b + (ow - 1) * sw + 1, c], [1, sh, sw, 1]);
+        const prod = mult === 1 ? tf.mul(xs, dyR) : tf.mul(tf.expandDims(xs, 4), dyR);
+        taps.push(tf.matMul(ones, tf.reshape(prod, [rows, c * mult])));
+      }
+    }
+    return tf.reshape(tf.concat(taps, 0), [kh, kw, c, mult]);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// UnsortedSegmentSum
+
+/** Bound on the one-hot block (rows x segments) built per matMul, to keep memory flat. */
+const SEGMENT_BLOCK_ELEMS = 1 << 22;
+
+function unsortedSegmentSum(args: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: tf.KernelBackend;
+  attrs?: tf.NamedAttrMap;
+}): tf.TensorInfo {
+  const { inputs, backend } = args;
+  const { numSegments } = (args.attrs ?? {}) as unknown as { numSegments: number };
+  return emit(backend, () => {
+    const x = input(inputs, 'x');
+    const ids = tf.reshape(input(inputs, 'segmentIds'), [-1]);
+    const n = ids.shape[0];
+    // segmentIds may cover several leading axes of x; everything after them is summed as a row.
+    const lead = input(inputs, 'segmentIds').rank;
+    const rest = x.shape.slice(lead);
+    const width = rest.reduce((p, d) => p * d, 1);
+    const xf = tf.reshape(x.dtype === 'float32' ? x : tf.cast(x, 'float32'), [n, width]);
+    const idsI = ids.dtype === 'int32' ? ids : tf.cast(ids, 'int32');
+    // oneHot gives an all-zero row for ids outside [0, numSegments), which drops them as TF does.
+    // It is built as int32 and cast: wasm's OneHot ignores the dtype argument and writes int32 bits
+    // into a tensor labelled float32 (every 1 reads back as ~1e-45).
+    const chunk = Math.max(1, Math.floor(SEGMENT_BLOCK_ELEMS / Math.max(1, numSegments)));
+    let acc: tf.Tensor2D | null = null;
+    for (let start = 0; start < n; start += chunk) {
+      const len = Math.min(chunk, n - start);
+      const oh = tf.cast(tf.oneHot(tf.slice(idsI, [start], [len]) as tf.Tensor1D, numSegments), 'float32');
+      const part = tf.matMul(oh, tf.slice(xf, [start, 0], [len, width]), true, false) as tf.Tensor2D;
+      acc = acc === null ? part : (tf.add(acc, part) as tf.Tensor2D);
+    }
+    const summed = acc ?? tf.zeros([numSegments, width]);
+    const shaped = tf.reshape(summed, [numSegments, ...rest]);
+    return x.dtype === 'float32' ? shaped : tf.cast(shaped, x.dtype);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration
+
+const KERNELS: tf.KernelConfig[] = [
+  { kernelName: tf.Conv2DBackpropFilter, backendName: BACKEND, kernelFunc: conv2DBackpropFilter as tf.KernelFunc },
+  { kernelName: tf.Conv2DBackpropInput, backendName: BACKEND, kernelFunc: conv2DBackpropInput as tf.KernelFunc },
+  {
+    kernelName: tf.DepthwiseConv2dNativeBackpropFilter,
+    backendName: BACKEND,
+    kernelFunc: depthwiseBackpropFilter as tf.KernelFunc,
+  },
+  {
+    kernelName: tf.DepthwiseConv2dNativeBackpropInput,
+    backendName: BACKEND,
+    kernelFunc: depthwiseBackpropInput as tf.KernelFunc,
+  },
+  { kernelName: tf.UnsortedSegmentSum, backendName: BACKEND, kernelFunc: unsortedSegmentSum as tf.KernelFunc },
+];
+
+/** The wasm backend's own Conv2DBackpropInput, kept so benchmarks can compare against it. */
+let stockConv2DBackpropInput: tf.KernelConfig | undefined;
+
+function isOurs(config: tf.KernelConfig): boolean {
+  return tf.getKernel(config.kernelName, BACKEND)?.kernelFunc === config.kernelFunc;
+}
+
+/** Names of the kernels this module provides on 'wasm'. */
+export const WASM_TRAINING_KERNELS: readonly string[] = KERNELS.map((k) => k.kernelName);
+
+/**
+ * Registers the training kernels on the 'wasm' backend. Safe to call repeatedly and before or after
+ * the backend is initialised (kernels are looked up by name at each call).
+ */
+export function registerWasmTrainingKernels(): void {
+  for (const config of KERNELS) {
+    if (isOurs(config)) continue;
+    const existing = tf.getKernel(config.kernelName, BACKEND);
+    if (existing !== undefined) {
+      // Only Conv2DBackpropInput exists in stock wasm: it is replaced because it runs ~8x slower than
+      // a forward conv, and tfjs refuses to register a second kernel under the same name, so the
+      // stock one has to be unregistered first. It is kept for `withStockConv2DBackpropInput`.
+      if (config.kernelName === tf.Conv2DBackpropInput && stockConv2DBackpropInput === undefined) {
+        stockConv2DBackpropInput = existing;
+      }
+      tf.unregisterKernel(config.kernelName, BACKEND);
+    }
+    tf.registerKernel(config);
+  }
+}
+
+/** True when every training kernel of this module is the one registered on 'wasm'. */
+export function wasmTrainingKernelsRegistered(): boolean {
+  return KERNELS.every(isOurs);
+}
+
+/**
+ * Runs `fn` with the stock wasm Conv2DBackpropInput temporarily restored (for benchmarks and
+ * comparisons); the replacement is put back afterwards. The wasm backend must be active.
+ */
+export function withStockConv2DBackpropInput<T>(fn: () => T): T {
+  const stock = stockConv2DBackpropInput;
+  const ours = KERNELS.find((k) => k.kernelName === tf.Conv2DBackpropInput)!;
+  if (stock === undefined || !isOurs(ours)) return fn();
+  tf.unregisterKernel(ours.kernelName, BACKEND);
+  tf.registerKernel(stock);
+  try {
+    // Its setup binds the native function; it is skipped at backend init when ours was registered
+    // first, and running it again is harmless.
+    stock.setupFunc?.(tf.findBackend(BACKEND) as tf.KernelBackend);
+    return fn();
+  } finally {
+    tf.unregisterKernel(stock.kernelName, BACKEND);
+    tf.registerKernel(ours);
+  }
+}

@@ -1,0 +1,58 @@
+import type { PartialConfig } from '../config/config';
+
+export type MethodFamily =
+  | 'memory bank'
+  | 'end-to-end'
+  | 'momentum / queue'
+  | 'clustering'
+  | 'no negatives'
+  | 'transformers'
+  | 'multimodal';
+
+/** What the Methods view, the CLI's `methods` command and `initialize` show about a method. */
+export interface MethodInfo {
+  id: string;
+  name: string;
+  paper: string;
+  authors: string;
+  venue: string;
+  year: number;
+  family: MethodFamily;
+  keyIdea: string;
+  positives: string;
+  negatives: string;
+  /** Official defaults, and the same recipe scaled to a CPU in minutes (scaling written down). */
+  presets: { paper: PartialConfig; laptop: PartialConfig };
+  laptopScaling: string;
+}
+
+import type * as tf from '@tensorflow/tfjs-core';
+import type { RunConfig } from '../config/types';
+import type { Normalization } from '../models/encoders';
+import type { ParamStore } from '../models/params';
+
+export interface StepContext {
+  step: number;
+  epoch: number;
+  totalSteps: number;
+}
+
+/** A built method: its networks' state and the functions the training loop calls. */
+export interface MethodModel {
+  /** Every trainable parameter and buffer of every network the method has. */
+  store: ParamStore;
+  /** Number of augmented views per image each step needs. */
+  views: number;
+  /**
+   * Loss for one step, run inside the gradient tape. `extra` holds method-specific scalars that
+   * are logged as metrics (e.g. the positive-pair similarity).
+   */
+  loss(views: tf.Tensor4D[], ctx: StepContext): { loss: tf.Scalar; extra: Record<string, tf.Scalar> };
+  /** Backbone features (before any head) in eval mode, used by kNN and linear probes. */
+  features(x: tf.Tensor4D): tf.Tensor2D;
+}
+
+export interface Method {
+  info: MethodInfo;
+  build(config: RunConfig, norm: Normalization, imageShape: [number, number, number]): MethodModel;
+}
