@@ -1,8 +1,9 @@
 // Bundles the trainer (Node CLI), the extension (Node, `vscode` external) and each webview
 // (browser IIFE) with esbuild. Type checking is separate: `npm run typecheck` (tsc --noEmit).
-import * as esbuild from 'esbuild';
+
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as esbuild from 'esbuild';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');

@@ -41,7 +41,8 @@ function wasmDir(): string | undefined {
 function intFlag(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer (got '${v}').`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`--${name} must be a non-negative integer (got '${v}').`);
   return n;
 }
 
@@ -105,12 +106,16 @@ async function cmdTrain(argv: string[]): Promise<number> {
     if (values['data-path']) over.dataset.path = path.resolve(values['data-path']);
   }
   if (values.epochs !== undefined || values['batch-size'] !== undefined) {
-    over.training = { epochs: intFlag('epochs', values.epochs), batchSize: intFlag('batch-size', values['batch-size']) };
+    over.training = {
+      epochs: intFlag('epochs', values.epochs),
+      batchSize: intFlag('batch-size', values['batch-size']),
+    };
   }
   const { deepMerge } = await import('./config/config');
   user = deepMerge(user, over);
   const preset = (values.preset ?? 'laptop') as 'laptop' | 'paper';
-  if (preset !== 'laptop' && preset !== 'paper') throw new UsageError(`--preset must be laptop or paper (got '${values.preset}').`);
+  if (preset !== 'laptop' && preset !== 'paper')
+    throw new UsageError(`--preset must be laptop or paper (got '${values.preset}').`);
 
   const backend = await startBackend(values.backend);
   const out = process.stderr;
@@ -219,7 +224,10 @@ async function cmdServe(argv: string[]): Promise<number> {
   const backend = await startBackend(values.backend);
   const session = new RunSession(backend, process.argv.slice(1));
   serveSockets(session);
-  const conn = createMessageConnection(new StreamMessageReader(process.stdin), new StreamMessageWriter(process.stdout));
+  const conn = createMessageConnection(
+    new StreamMessageReader(process.stdin),
+    new StreamMessageWriter(process.stdout),
+  );
   let exiting = false;
   const exitWhenIdle = async () => {
     if (exiting) return;
@@ -248,7 +256,9 @@ function cmdMethods(argv: string[]): number {
     return 0;
   }
   for (const m of infos) {
-    process.stdout.write(`${m.id.padEnd(12)} ${m.name} (${m.venue} ${m.year}, ${m.family})\n    ${m.keyIdea}\n`);
+    process.stdout.write(
+      `${m.id.padEnd(12)} ${m.name} (${m.venue} ${m.year}, ${m.family})\n    ${m.keyIdea}\n`,
+    );
   }
   return 0;
 }
@@ -277,11 +287,19 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     const err = e as Error;
-    if (e instanceof ConfigError || e instanceof UsageError || err.name === 'DatasetError' || err.name === 'CheckpointError') {
+    if (
+      e instanceof ConfigError ||
+      e instanceof UsageError ||
+      err.name === 'DatasetError' ||
+      err.name === 'CheckpointError'
+    ) {
       process.stderr.write(`error: ${err.message}\n`);
       return 2;
     }
-    if (/^(Unknown method|Invalid run id|Run |Not a run folder|Cannot read)/.test(err.message) || (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    if (
+      /^(Unknown method|Invalid run id|Run |Not a run folder|Cannot read)/.test(err.message) ||
+      (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+    ) {
       process.stderr.write(`error: ${err.message}\n`);
       return 2;
     }

@@ -3,12 +3,13 @@
  * run.json's status true, serves the run's socket so clients can attach, runs the training loop
  * and fans its events out to every listener (CLI progress bar, stdio client, socket clients).
  */
+
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
 import { type BackendInfo, describeBackend } from './backend/choose';
 import { listCheckpoints, loadCheckpoint } from './checkpoint/checkpoint';
 import { validateConfig } from './config/config';
@@ -84,7 +85,8 @@ export class RunSession extends EventEmitter<SessionEvents> {
    * only then creates or touches the run folder, so bad input leaves existing files untouched.
    */
   async start(params: StartParams): Promise<StartResult> {
-    if (this.active) throw new Error(`This trainer already runs ${this.runId}; start another trainer for a new run.`);
+    if (this.active)
+      throw new Error(`This trainer already runs ${this.runId}; start another trainer for a new run.`);
     let config: RunConfig;
     let resume: string | true | undefined;
     let data: Dataset;
@@ -92,19 +94,31 @@ export class RunSession extends EventEmitter<SessionEvents> {
     if (params.resumeDir) {
       runDir = path.resolve(params.resumeDir);
       const info = readRunInfo(runDir);
-      if (info.status === 'running' && info.pid && info.pid !== process.pid && info.host === hostName() && isAlive(info.pid)) {
+      if (
+        info.status === 'running' &&
+        info.pid &&
+        info.pid !== process.pid &&
+        info.host === hostName() &&
+        isAlive(info.pid)
+      ) {
         throw new Error(`Run ${info.id} is still running (pid ${info.pid}); stop it before resuming.`);
       }
       config = validateConfig(readRunConfig(runDir));
       const file = params.checkpoint ?? listCheckpoints(runDir).at(-1)?.file;
-      if (!file) throw new Error(`Run ${info.id} has no checkpoint to resume from (${path.join(runDir, RUN_FILES.checkpoints)} is empty).`);
+      if (!file)
+        throw new Error(
+          `Run ${info.id} has no checkpoint to resume from (${path.join(runDir, RUN_FILES.checkpoints)} is empty).`,
+        );
       loadCheckpoint(file); // throws CheckpointError with the reason before anything changes
       resume = file;
       data = await loadDataset(config.dataset);
     } else {
       config = resolveConfig(params.config ?? {}, params.preset ?? 'laptop');
       data = await loadDataset(config.dataset);
-      const created = createRunFolder(params.runsDir ?? 'runs', config, { name: params.name, tags: params.tags });
+      const created = createRunFolder(params.runsDir ?? 'runs', config, {
+        name: params.name,
+        tags: params.tags,
+      });
       runDir = created.dir;
     }
 
@@ -132,13 +146,19 @@ export class RunSession extends EventEmitter<SessionEvents> {
       resumes: (info.resumes ?? 0) + (resume ? 1 : 0),
     });
     this.setStatus('running');
-    this.logger.info(`${resume ? 'resuming' : 'starting'} run ${info.id} on ${describeBackend(this.backend)}`);
+    this.logger.info(
+      `${resume ? 'resuming' : 'starting'} run ${info.id} on ${describeBackend(this.backend)}`,
+    );
 
     this.done = this.run(runDir, data, resume);
     return { runId: info.id, runDir, socket: this.socketPath, config };
   }
 
-  private async run(runDir: string, data: Dataset, resume: string | true | undefined): Promise<TrainResult | null> {
+  private async run(
+    runDir: string,
+    data: Dataset,
+    resume: string | true | undefined,
+  ): Promise<TrainResult | null> {
     try {
       const result = await train({
         runDir,
@@ -169,7 +189,13 @@ export class RunSession extends EventEmitter<SessionEvents> {
   private finish(status: RunStatus, error?: string): void {
     if (this.runDir) {
       try {
-        updateRunInfo(this.runDir, { status, endedAt: new Date().toISOString(), error, pid: undefined, socket: undefined });
+        updateRunInfo(this.runDir, {
+          status,
+          endedAt: new Date().toISOString(),
+          error,
+          pid: undefined,
+          socket: undefined,
+        });
       } catch (e) {
         this.logger.error(`could not update run.json: ${(e as Error).message}`);
       }

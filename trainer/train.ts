@@ -35,7 +35,7 @@ import type { ProgressParams } from './protocol';
 import { rngFor } from './rng';
 import type { RunLogger } from './run/logger';
 import { type MetricRow, MetricsWriter, readMetricsFile } from './run/metrics';
-import { RUN_FILES, readRunConfig, type RunStatus, updateRunInfo } from './run/runfolder';
+import { RUN_FILES, type RunStatus, readRunConfig, updateRunInfo } from './run/runfolder';
 
 export interface TrainEvents {
   status?(status: RunStatus, error?: string): void;
@@ -91,7 +91,15 @@ export async function knnMonitor(model: MethodModel, data: Dataset, cfg: RunConf
   const test = await embedSplit(model, data.test);
   try {
     const { k, temperature } = cfg.eval.knn;
-    return await knnTop1(train, data.train.labels, test, data.test.labels, data.classNames.length, k, temperature);
+    return await knnTop1(
+      train,
+      data.train.labels,
+      test,
+      data.test.labels,
+      data.classNames.length,
+      k,
+      temperature,
+    );
   } finally {
     train.dispose();
     test.dispose();
@@ -242,7 +250,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const lossValue = (await value.data())[0];
       for (const [k, t] of Object.entries(extra)) extraSums[k] = (extraSums[k] ?? 0) + (await t.data())[0];
       tf.dispose([value, ...Object.values(grads), ...views, ...Object.values(extra)]);
-      if (!Number.isFinite(lossValue)) throw new Error(`loss is ${lossValue} at step ${step + 1}: training diverged (try a lower lr)`);
+      if (!Number.isFinite(lossValue))
+        throw new Error(`loss is ${lossValue} at step ${step + 1}: training diverged (try a lower lr)`);
 
       step++;
       lossSum += lossValue;
@@ -253,7 +262,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         ips = windowImages / Math.max(elapsed, 1e-6);
       }
       if (step % config.training.logEvery === 0 || step === totalSteps) {
-        const row: MetricRow = { step, epoch: step / spe, time: now(), loss: lossSum / lossCount, lr, images_per_sec: ips };
+        const row: MetricRow = {
+          step,
+          epoch: step / spe,
+          time: now(),
+          loss: lossSum / lossCount,
+          lr,
+          images_per_sec: ips,
+        };
         for (const [k, s] of Object.entries(extraSums)) row[k] = s / lossCount;
         writeRows([row]);
         lossSum = 0;

@@ -2,11 +2,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { Rng } from '../../trainer/rng';
+import { initBackend } from '../../trainer/backend/choose';
+import type { Rng } from '../../trainer/rng';
 
 export async function useBackend(name: 'cpu' | 'wasm'): Promise<void> {
   if (name === 'wasm') {
-    const { initBackend } = await import('../../trainer/backend/choose');
     await initBackend('wasm');
   } else {
     await tf.setBackend('cpu');

@@ -69,7 +69,16 @@ describe('weighted kNN monitor', () => {
       const want = knnReference(tr.x, tr.labels, te.x, te.labels, classes, k, t);
       const trainT = tf.tensor2d(tr.x);
       const testT = tf.tensor2d(te.x);
-      const got = await knnTop1(trainT, Int32Array.from(tr.labels), testT, Int32Array.from(te.labels), classes, k, t, 64);
+      const got = await knnTop1(
+        trainT,
+        Int32Array.from(tr.labels),
+        testT,
+        Int32Array.from(te.labels),
+        classes,
+        k,
+        t,
+        64,
+      );
       tf.dispose([trainT, testT]);
       assert.equal(got, want);
       assert.ok(want > 0.3 && want < 1, `reference accuracy ${want} should be informative`);

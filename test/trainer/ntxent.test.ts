@@ -67,7 +67,9 @@ describe('NT-Xent', () => {
       [256, 0.2],
     ] as const) {
       const d = 128;
-      const got = tf.tidy(() => ntXent(tf.tensor2d(randn(rng, b, d)), tf.tensor2d(randn(rng, b, d)), tau).arraySync());
+      const got = tf.tidy(() =>
+        ntXent(tf.tensor2d(randn(rng, b, d)), tf.tensor2d(randn(rng, b, d)), tau).arraySync(),
+      );
       const theory = Math.log(2 * b - 1) + 1 / (2 * d * tau * tau);
       assert.ok(Math.abs(got - theory) < 0.03, `B=${b} tau=${tau}: got ${got}, theory ${theory}`);
       assert.ok(got > Math.log(2 * b - 1) - 0.01);
@@ -87,7 +89,11 @@ describe('NT-Xent', () => {
     const a = randn(rng, 4, 5);
     const c = randn(rng, 4, 5);
     const tau = 0.3;
-    const g = tf.tidy(() => tf.grad((x: tf.Tensor) => ntXent(x as tf.Tensor2D, tf.tensor2d(c), tau))(tf.tensor2d(a)).arraySync()) as number[][];
+    const g = tf.tidy(() =>
+      tf
+        .grad((x: tf.Tensor) => ntXent(x as tf.Tensor2D, tf.tensor2d(c), tau))(tf.tensor2d(a))
+        .arraySync(),
+    ) as number[][];
     const h = 1e-5;
     for (const [i, j] of [
       [0, 0],

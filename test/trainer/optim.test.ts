@@ -33,7 +33,8 @@ describe('learning-rate schedule', () => {
     // Halfway through the cosine part (steps 20..100) the lr is half the peak.
     assert.ok(Math.abs(learningRate(60, 1, s, spe, total) - 0.5) < 1e-12);
     assert.ok(learningRate(100, 1, s, spe, total) < 1e-12);
-    for (let t = 21; t < 100; t++) assert.ok(learningRate(t, 1, s, spe, total) < learningRate(t - 1, 1, s, spe, total));
+    for (let t = 21; t < 100; t++)
+      assert.ok(learningRate(t, 1, s, spe, total) < learningRate(t - 1, 1, s, spe, total));
   });
 });
 
@@ -61,7 +62,7 @@ describe('optimizers', () => {
       vRef = vRef.map((v, i) => 0.9 * v + g[i] + 0.01 * wRef[i]);
       wRef = wRef.map((x, i) => x - 0.1 * vRef[i]);
     }
-    (w.arraySync() as number[]).forEach((x, i) => assert.ok(Math.abs(x - wRef[i]) < 1e-6));
+    for (const [i, x] of (w.arraySync() as number[]).entries()) assert.ok(Math.abs(x - wRef[i]) < 1e-6);
     // The bias is excluded from weight decay.
     let bRef = [0.5, 0.5, 0.5];
     let vb = [0, 0, 0];
@@ -69,7 +70,7 @@ describe('optimizers', () => {
       vb = vb.map((v, i) => 0.9 * v + g[i]);
       bRef = bRef.map((x, i) => x - 0.1 * vb[i]);
     }
-    (b.arraySync() as number[]).forEach((x, i) => assert.ok(Math.abs(x - bRef[i]) < 1e-6));
+    for (const [i, x] of (b.arraySync() as number[]).entries()) assert.ok(Math.abs(x - bRef[i]) < 1e-6);
     opt.dispose();
     ps.dispose();
   });
@@ -89,7 +90,9 @@ describe('optimizers', () => {
       vRef = vRef.map((v, i) => 0.9 * v + lr * trust * gd[i]);
       wRef = wRef.map((x, i) => x - vRef[i]);
     }
-    (w.arraySync() as number[]).forEach((x, i) => assert.ok(Math.abs(x - wRef[i]) < 1e-6, `${x} vs ${wRef[i]}`));
+    (w.arraySync() as number[]).forEach((x, i) =>
+      assert.ok(Math.abs(x - wRef[i]) < 1e-6, `${x} vs ${wRef[i]}`),
+    );
     opt.dispose();
     ps.dispose();
   });

@@ -13,7 +13,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import '@tensorflow/tfjs-backend-cpu';
+// A named import, not a bare one: the package marks its CommonJS entry side-effect free, so esbuild
+// drops `import '@tensorflow/tfjs-backend-cpu'` and the cpu backend never registers in the bundle.
+import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 // Training needs gradient functions on every backend, and tfjs-core registers none by itself.
@@ -130,37 +132,59 @@ function packageVersion(req: NodeJS.Require, pkg: string): string {
   }
 }
 
-class BackendUnavailable extends Error {}
+class BackendUnavailable extends Error {
+  /** What the user can do about it, for explicit requests that must fail loudly. */
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
 
 /** Loads tfjs-node(-gpu) and switches to its 'tensorflow' backend, or throws BackendUnavailable. */
-async function tryNative(which: NativePackage, log: (msg: string) => void): Promise<Omit<BackendInfo, 'tried'>> {
+async function tryNative(
+  which: NativePackage,
+  log: (msg: string) => void,
+): Promise<Omit<BackendInfo, 'tried'>> {
   const req = lazyRequire();
   try {
     req.resolve(which.pkg);
   } catch {
-    throw new BackendUnavailable(`${which.pkg} not installed`);
+    throw new BackendUnavailable(`${which.pkg} not installed`, `install it with: ${which.install}`);
   }
   let cuda: string | null = null;
   if (which.name === 'tensorflow-gpu') {
     cuda = findCudaDriver();
-    // Without the driver tfjs-node-gpu still loads but silently computes on the CPU.
-    if (cuda === null) throw new BackendUnavailable(`${which.pkg} installed but no CUDA driver (libcuda) found`);
+    // Without the driver, libtensorflow's GPU build can still load and quietly compute on the CPU.
+    if (cuda === null)
+      throw new BackendUnavailable(
+        `${which.pkg} installed but no CUDA driver (libcuda) found`,
+        'it needs an NVIDIA GPU with its driver, CUDA 11.2 and cuDNN 8.1; otherwise choose tensorflow, wasm or cpu',
+      );
   }
   try {
     log(`loading ${which.pkg}`);
     req(which.pkg);
   } catch (e) {
-    throw new BackendUnavailable(`${which.pkg} failed to load: ${errorText(e)}`);
+    throw new BackendUnavailable(
+      `${which.pkg} failed to load: ${errorText(e)}`,
+      `its native libtensorflow did not load; reinstall it (npm rebuild ${which.pkg}) or run: ${which.install}`,
+    );
   }
   const ok = await setBackendSafely('tensorflow');
-  if (!ok) throw new BackendUnavailable(`${which.pkg} loaded but the 'tensorflow' backend did not initialise`);
+  if (!ok)
+    throw new BackendUnavailable(`${which.pkg} loaded but the 'tensorflow' backend did not initialise`);
   const version = packageVersion(req, which.pkg);
   return {
     name: which.name,
     tfBackend: tf.getBackend(),
     version,
     threads: os.cpus().length,
-    reason: which.name === 'tensorflow-gpu' ? `using ${which.pkg} ${version} (CUDA: ${cuda})` : `using ${which.pkg} ${version}`,
+    reason:
+      which.name === 'tensorflow-gpu'
+        ? `using ${which.pkg} ${version} (CUDA: ${cuda})`
+        : `using ${which.pkg} ${version}`,
   };
 }
 
@@ -176,26 +200,46 @@ async function setBackendSafely(name: string): Promise<boolean> {
 
 let wasmPathsSet: string | undefined;
 
+/**
+ * The installed package's own .wasm directory. Emscripten looks next to the running script, which
+ * inside an esbuild bundle is the bundle's directory, where the binaries are usually absent.
+ */
+function installedWasmDir(): string | undefined {
+  try {
+    const dir = path.join(
+      path.dirname(lazyRequire().resolve('@tensorflow/tfjs-backend-wasm/package.json')),
+      'dist',
+    );
+    return existsSync(path.join(dir, 'tfjs-backend-wasm-simd.wasm')) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function tryWasm(opts: InitBackendOptions): Promise<Omit<BackendInfo, 'tried'>> {
-  if (opts.wasmDir !== undefined) {
-    const prefix = opts.wasmDir.endsWith('/') || opts.wasmDir.endsWith(path.sep) ? opts.wasmDir : opts.wasmDir + path.sep;
+  const wasmDir = opts.wasmDir ?? (tf.findBackend('wasm') == null ? installedWasmDir() : undefined);
+  if (wasmDir !== undefined) {
+    const prefix = wasmDir.endsWith('/') || wasmDir.endsWith(path.sep) ? wasmDir : wasmDir + path.sep;
     const missing = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm'].filter(
       (f) => !existsSync(path.join(prefix, f)),
     );
-    if (missing.length > 0) throw new BackendUnavailable(`wasm files missing in ${prefix}: ${missing.join(', ')}`);
+    if (missing.length > 0)
+      throw new BackendUnavailable(`wasm files missing in ${prefix}: ${missing.join(', ')}`);
     if (wasmPathsSet !== prefix) {
       try {
         setWasmPaths(prefix);
         wasmPathsSet = prefix;
       } catch (e) {
         // Only possible once the backend has initialised, in which case the paths no longer matter.
-        if (tf.findBackend('wasm') == null) throw new BackendUnavailable(`setWasmPaths failed: ${errorText(e)}`);
+        if (tf.findBackend('wasm') == null)
+          throw new BackendUnavailable(`setWasmPaths failed: ${errorText(e)}`);
       }
     }
   }
   registerWasmTrainingKernels();
   const ok = await setBackendSafely('wasm');
-  if (!ok) throw new BackendUnavailable('the wasm backend did not initialise (is the .wasm binary reachable?)');
+  if (!ok)
+    throw new BackendUnavailable('the wasm backend did not initialise (is the .wasm binary reachable?)');
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
   let threads = 1;
   try {
@@ -218,7 +262,7 @@ async function tryCpu(): Promise<Omit<BackendInfo, 'tried'>> {
   return {
     name: 'cpu',
     tfBackend: tf.getBackend(),
-    version: tf.version_core,
+    version: version_cpu,
     threads: 1,
     reason: 'using the pure-JS cpu backend (very slow for conv nets)',
   };
@@ -247,7 +291,10 @@ function parsePreference(value: string, source: string): BackendPreference {
  * 'auto'), the first backend that loads wins; an explicit choice that cannot load throws an Error that
  * names the missing package and how to install it.
  */
-export async function initBackend(pref: BackendPreference, opts: InitBackendOptions = {}): Promise<BackendInfo> {
+export async function initBackend(
+  pref: BackendPreference,
+  opts: InitBackendOptions = {},
+): Promise<BackendInfo> {
   const log = opts.log ?? (() => {});
   let effective = parsePreference(pref, 'initBackend');
   const fromEnv = process.env[BACKEND_ENV_VAR];
@@ -265,11 +312,8 @@ export async function initBackend(pref: BackendPreference, opts: InitBackendOpti
       return { ...info, reason, tried: [] };
     } catch (e) {
       const why = errorText(e);
-      if (effective === 'tensorflow-gpu' || effective === 'tensorflow') {
-        const n = NATIVE[effective];
-        throw new Error(`backend '${effective}' is unavailable: ${why}. It needs ${n.pkg}; install it with: ${n.install}`);
-      }
-      throw new Error(`backend '${effective}' is unavailable: ${why}`);
+      const hint = e instanceof BackendUnavailable && e.hint !== undefined ? `; ${e.hint}` : '';
+      throw new Error(`backend '${effective}' is unavailable: ${why}${hint}`);
     }
   }
 
@@ -286,7 +330,9 @@ export async function initBackend(pref: BackendPreference, opts: InitBackendOpti
       tried.push({ name, error });
     }
   }
-  throw new Error(`no TensorFlow.js backend could be initialised: ${tried.map((t) => `${t.name}: ${t.error}`).join('; ')}`);
+  throw new Error(
+    `no TensorFlow.js backend could be initialised: ${tried.map((t) => `${t.name}: ${t.error}`).join('; ')}`,
+  );
 }
 
 /** One line for logs and the UI, e.g. "wasm 4.22.0 (tf backend 'wasm', 1 thread): using wasm (SIMD, ...)". */

@@ -339,7 +339,8 @@ export function f32ToBf16Bits(values: ArrayLike<number>): Uint16Array {
 
 /**
  * Any numeric tensor as float32 (F16/BF16 decoded, integers converted, 64-bit integers possibly
- * losing precision), for code that only computes in float32.
+ * losing precision), for code that only computes in float32. An F32 tensor's own array is returned
+ * as is, not copied.
  */
 export function tensorToFloat32(t: { dtype: Dtype; data: TensorData }): Float32Array {
   if (t.data instanceof Float32Array) return t.data;
@@ -434,7 +435,8 @@ export function encodeSafetensors(
   const prepared = entries.map(([name, t]) => {
     if (name === '__metadata__') throw encodeError(name, 'the name "__metadata__" is reserved by the format');
     if (LONE_SURROGATE.test(name)) throw encodeError(name, 'the name is not valid Unicode (lone surrogate)');
-    return { name, dtype: t.dtype, shape: [...t.shape], bytes: tensorBytes(name, t) };
+    const bytes = tensorBytes(name, t);
+    return { name, dtype: t.dtype, shape: [...t.shape], bytes };
   });
   const rank = (d: Dtype) => DTYPES.indexOf(d);
   prepared.sort((a, b) => rank(b.dtype) - rank(a.dtype) || compareUtf8(a.name, b.name));
@@ -466,6 +468,12 @@ export function encodeSafetensors(
   }
   const json = utf8Encoder.encode(`{${parts.join(',')}}`);
   const headerLength = Math.ceil(json.byteLength / 8) * 8;
+  if (headerLength > MAX_HEADER_BYTES) {
+    throw new SafetensorsError(
+      `header would be ${headerLength} bytes, over the ${MAX_HEADER_BYTES}-byte limit readers enforce`,
+      'ENCODE',
+    );
+  }
   const out = Buffer.alloc(8 + headerLength + offset, 0x20);
   out.writeBigUInt64LE(BigInt(headerLength), 0);
   out.set(json, 8);

@@ -8,15 +8,20 @@
  * kernels. Pipeline order: random resized crop + horizontal flip, colour jitter (probability p),
  * grayscale, Gaussian blur, solarize.
  *
- * Known differences from torchvision (all deliberate, see the individual functions):
+ * Known differences from torchvision (deliberate; details at the functions):
  * - Crop resampling maps the centres of the crop's corner pixels onto the centres of the output's
- *   corner pixels ("align corners"), where torchvision uses half-pixel centres; the stretch differs
- *   by (h-1)/(S-1) vs h/S, i.e. by under a pixel. No antialiasing when the crop is shrunk (only
- *   happens when `size` is below the crop size; never with `size` = the source size).
- * - Everything else (brightness/contrast/saturation blends with clamping after each op, HSV hue
- *   shift, per-image random op order, ITU-R 601 grayscale, Gaussian blur with reflect padding,
- *   solarize) matches torchvision's tensor implementation up to float32 rounding.
+ *   corner pixels (cropAndResize's "align corners"), where torchvision uses half-pixel centres: the
+ *   stretch differs by (h-1)/(S-1) vs h/S, under a pixel. No antialiasing when a crop is shrunk
+ *   (only when `size` is below the crop size, never with `size` = the source size). Box corners are
+ *   float32, so even a whole-image crop reproduces pixels only to ~1e-7 (exactly when side + 1 is a
+ *   power of two).
+ * - Crop sides round half up (Math.round) where Python rounds half to even.
+ * - Blur: exact Gaussian, kernel side by SimCLR's 10 % rule (the config has no kernel size; BYOL's
+ *   23 px at 224 agrees), reflect padding as torchvision. MoCo v2's PIL blur (box approximation,
+ *   radius = sigma) is not reproduced.
  * - Brightness is multiplicative (torchvision, SimCLR v2), not SimCLR v1's additive variant.
+ * - Everything else (blends clamped after each op, HSV hue shift, a random op order per image,
+ *   ITU-R 601 grayscale, solarize) matches torchvision's tensor code up to float32 rounding.
  */
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -29,6 +34,7 @@ export const JITTER_OPS = ['brightness', 'contrast', 'saturation', 'hue'] as con
 const BRIGHTNESS = 0;
 const CONTRAST = 1;
 const SATURATION = 2;
+const HUE = 3;
 
 /** ITU-R 601-2 luma weights, as torchvision's `rgb_to_grayscale`. */
 export const LUMA: readonly [number, number, number] = [0.299, 0.587, 0.114];
@@ -196,79 +202,174 @@ export function sampleAugmentParams(
   return p;
 }
 
-function perImage(values: Float32Array | Uint8Array): tf.Tensor4D {
-  return tf.tensor4d(Float32Array.from(values), [values.length, 1, 1, 1]);
+/*
+ * Tensor side. After the crop each channel is kept as its own [B, S, S] tensor: per-image factors
+ * are then [B, 1, 1] tensors and the gray image is a same-shape tensor, patterns that the wasm
+ * backend's XNNPACK kernels run at memory speed. The alternatives are slow there: broadcasting a
+ * [B,H,W,1] gray image over 3 channels, its comparison/select/maximum/mod/gather kernels (generic
+ * per-element loops, some 50x slower than its arithmetic), and slices (each copies the whole
+ * input). Hence also `gt` (an exact 0/1 mask from `step`) and `select` (an exact blend with such a
+ * mask, since 0*v = 0 and v + 0 = v) instead of comparisons and `where`.
+ */
+
+/** One [B, S, S] tensor per channel. */
+type Channels = tf.Tensor3D[];
+
+/** Moves to the next stage's channels, freeing the previous stage's that were not passed through. */
+function advance(prev: Channels, next: Channels): Channels {
+  for (const t of prev) if (!next.includes(t)) t.dispose();
+  return next;
 }
 
-function any(flags: Uint8Array): boolean {
-  return flags.some((f) => f !== 0);
+/** Per-image values as a [B, 1, 1] tensor. */
+function perImage(values: ArrayLike<number>): tf.Tensor3D {
+  return tf.tensor3d(Float32Array.from(values), [values.length, 1, 1]);
 }
 
-/** [B,H,W,3] -> [B,H,W,1] luma. */
-function toGray(x: tf.Tensor4D): tf.Tensor4D {
-  const [b, h, w] = x.shape;
-  return tf.reshape(tf.matMul(tf.reshape(x, [b * h * w, 3]), tf.tensor2d(LUMA, [3, 1])), [b, h, w, 1]);
+function any(flags: ArrayLike<number>): boolean {
+  for (let i = 0; i < flags.length; i++) if (flags[i] !== 0) return true;
+  return false;
+}
+
+/** 1 where a > b, else 0 (exact: a - b > 0 iff a > b for finite floats). */
+function gt(a: tf.Tensor3D | number, b: tf.Tensor3D): tf.Tensor3D;
+function gt(a: tf.Tensor3D, b: tf.Tensor3D | number): tf.Tensor3D;
+function gt(a: tf.Tensor3D | number, b: tf.Tensor3D | number): tf.Tensor3D {
+  return tf.step(tf.sub(a, b)) as tf.Tensor3D;
+}
+
+/** c ? a : b for a 0/1 tensor c (broadcasting). */
+function select(c: tf.Tensor3D, a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  return tf.add(tf.mul(c, a), tf.mul(tf.sub(1, c), b));
+}
+
+/** ITU-R 601 luma, summed in torchvision's order (a 1-channel image is its own gray). */
+function luma(ch: Channels): tf.Tensor3D {
+  if (ch.length === 1) return ch[0];
+  const [wr, wg, wb] = LUMA;
+  return tf.add(tf.add(tf.mul(ch[0], wr), tf.mul(ch[1], wg)), tf.mul(ch[2], wb));
 }
 
 /**
- * Crop, resize and flip in one `cropAndResize`. A horizontal flip swaps the box's x1/x2, which
- * cropAndResize samples as a mirror (checked on the cpu and wasm kernels).
- *
- * The image is first padded by one replicated edge pixel: cropAndResize writes the extrapolation
- * value (black) for any sample even a rounding error past the last row or column, and float32 box
- * coordinates do overshoot. With the pad such a sample reads the replicated edge instead.
+ * Images `idx` of [B, S, S] (repeats allowed): an identity-box cropAndResize, which samples whole
+ * pixels with zero interpolation weight and so copies them exactly (wasm's gather is far slower).
  */
-function cropResizeFlip(images: tf.Tensor4D, p: AugmentParams, size: number): tf.Tensor4D {
-  const [batch, h, w] = images.shape;
-  const padded = tf.mirrorPad(
-    images,
-    [
-      [0, 0],
-      [1, 1],
-      [1, 1],
-      [0, 0],
-    ],
-    'symmetric',
+function gatherImages(x: tf.Tensor3D, idx: ArrayLike<number>): tf.Tensor3D {
+  const [b, h, w] = x.shape;
+  const k = idx.length;
+  const boxes = new Float32Array(4 * k);
+  for (let i = 0; i < k; i++) boxes.set([0, 0, 1, 1], 4 * i);
+  const out = tf.image.cropAndResize(
+    tf.reshape(x, [b, h, w, 1]),
+    tf.tensor2d(boxes, [k, 4]),
+    tf.tensor1d(Int32Array.from(idx), 'int32'),
+    [h, w],
   );
-  // Padded row index k + 1 holds source row k; cropAndResize maps y to y * (paddedH - 1) = y * (h + 1).
+  return tf.reshape(out, [k, h, w]);
+}
+
+/** `x` with its images `idx` replaced by images `from`, `from + 1`, ... of `update`. */
+function scatterImages(
+  x: tf.Tensor3D,
+  idx: readonly number[],
+  update: tf.Tensor3D,
+  from: number,
+): tf.Tensor3D {
+  const b = x.shape[0];
+  const sel = Int32Array.from({ length: b }, (_, i) => i);
+  idx.forEach((img, j) => {
+    sel[img] = b + from + j;
+  });
+  return gatherImages(tf.concat([x, update], 0), sel);
+}
+
+/**
+ * Crop, resize and flip in one `cropAndResize`: zero-bordered [B, H+2, W+2, C] in, one [B, S, S]
+ * tensor per channel out. A horizontal flip swaps the box's x1/x2, which cropAndResize samples as
+ * a mirror (checked on the cpu and wasm kernels).
+ *
+ * The box maps the centres of the crop's first/last rows and columns onto the output's first/last
+ * ones (cropAndResize's own convention). The one-pixel zero border is there because cropAndResize
+ * writes black for a sample even a rounding error outside the image, and float32 box coordinates
+ * do overshoot; with the border such a sample gives the border a ~1e-7 share instead.
+ */
+function cropResizeFlip(padded: tf.Tensor4D, p: AugmentParams, size: number): Channels {
+  const [batch, ph, pw, channels] = padded.shape;
+  // Padded row k + 1 holds source row k; cropAndResize maps y to padded row y * (ph - 1).
   const boxes = new Float32Array(batch * 4);
   for (let b = 0; b < batch; b++) {
     const top = p.crop[4 * b];
     const left = p.crop[4 * b + 1];
-    const y1 = (top + 1) / (h + 1);
-    const y2 = (top + p.crop[4 * b + 2]) / (h + 1);
-    let x1 = (left + 1) / (w + 1);
-    let x2 = (left + p.crop[4 * b + 3]) / (w + 1);
+    const y1 = (top + 1) / (ph - 1);
+    const y2 = (top + p.crop[4 * b + 2]) / (ph - 1);
+    let x1 = (left + 1) / (pw - 1);
+    let x2 = (left + p.crop[4 * b + 3]) / (pw - 1);
     if (p.flip[b]) [x1, x2] = [x2, x1];
     boxes.set([y1, x1, y2, x2], 4 * b);
   }
-  const boxInd = tf.tensor1d(Int32Array.from({ length: batch }, (_, i) => i), 'int32');
-  return tf.image.cropAndResize(padded, tf.tensor2d(boxes, [batch, 4]), boxInd, [size, size], 'bilinear');
+  const boxInd = tf.tensor1d(
+    Int32Array.from({ length: batch }, (_, i) => i),
+    'int32',
+  );
+  const out = tf.image.cropAndResize(padded, tf.tensor2d(boxes, [batch, 4]), boxInd, [size, size]);
+  if (channels === 1) return [tf.reshape(out, [batch, size, size])];
+  return tf.unstack(tf.transpose(out, [3, 0, 1, 2])) as Channels;
 }
 
 /**
- * torchvision's `adjust_hue` (RGB -> HSV, rotate H, -> RGB) for [k,H,W,3] images with per-image
- * shifts given in sixths of the circle ([k,1,1,1]).
+ * torchvision's `adjust_hue` (RGB -> HSV, rotate H, -> RGB) for k images given as channels, with
+ * per-image shifts in sixths of the circle ([k, 1, 1]). Returns [3k, S, S]: the k red outputs,
+ * then the green, then the blue (one tensor, so the per-channel tail runs as one set of ops).
  *
- * Instead of torchvision's six-sector table this uses the equivalent closed form
- * `out_n = V - V*S*clamp(min(k, 4 - k), 0, 1)` with `k = (n + 6H) mod 6`, n = 5, 3, 1 for R, G, B,
- * and V*S = max - min; it needs no per-sector stack and no Einsum (missing on wasm).
+ * Hue in sixths is computed as torchvision does, with its tie-breaking (red's formula if red is a
+ * maximum, else green's if green is, else blue's); the way back uses the closed form of its
+ * six-sector table, `out_n = max - (max - min) * ramp((n + 6H) mod 6)`, n = 5, 3, 1 for R, G, B,
+ * `ramp(k) = clamp(k, 0, 1) - clamp(k - 3, 0, 1)`, which equals its per-sector v/p/q/t values.
  */
-function hueShift(x: tf.Tensor4D, shift6: tf.Tensor4D): tf.Tensor4D {
-  const [r, g, b] = tf.split(x, 3, 3);
-  const maxc = tf.max(x, 3, true);
-  const chroma = tf.sub(maxc, tf.min(x, 3, true));
-  const grey = tf.equal(chroma, 0);
-  const div = tf.where(grey, tf.onesLike(chroma), chroma);
-  // Same tie-breaking as torchvision: red wins over green, green over blue.
-  const h6 = tf.where(
-    tf.equal(maxc, r),
-    tf.div(tf.sub(g, b), div),
-    tf.where(tf.equal(maxc, g), tf.add(tf.div(tf.sub(b, r), div), 2), tf.add(tf.div(tf.sub(r, g), div), 4)),
-  );
-  const k = tf.mod(tf.add(tf.add(h6, tf.tensor1d([5, 3, 1])), shift6), 6);
-  const ramp = tf.clipByValue(tf.minimum(k, tf.sub(4, k)), 0, 1);
-  return tf.sub(maxc, tf.mul(chroma, ramp));
+function hueShift([r, g, b]: Channels, shift6: tf.Tensor3D): tf.Tensor3D {
+  const gOverR = gt(g, r);
+  const bAtMostR = tf.sub(1, gt(b, r));
+  const bAtMostG = tf.sub(1, gt(b, g));
+  const isR = tf.mul(tf.sub(1, gOverR), bAtMostR);
+  const notR = tf.sub(1, isR);
+  const isG = tf.mul(notR, bAtMostG);
+  const isB = tf.sub(notR, isG);
+  const pick = (wr: tf.Tensor, wg: tf.Tensor, wb: tf.Tensor): tf.Tensor3D =>
+    tf.add(tf.add(tf.mul(wr, r), tf.mul(wg, g)), tf.mul(wb, b));
+  const maxc = pick(isR, isG, isB);
+  const minB = tf.mul(bAtMostR, bAtMostG);
+  const notMinB = tf.sub(1, minB);
+  const minR = tf.mul(notMinB, gOverR);
+  const minc = pick(minR, tf.sub(notMinB, minR), minB);
+  const chroma = tf.sub(maxc, minc);
+  // Gray pixels (chroma 0) divide by 1 instead, giving hue 0 as in torchvision.
+  const div = tf.add(chroma, tf.sub(1, tf.step(chroma)));
+  const hR = tf.div(tf.sub(g, b), div);
+  const hG = tf.add(tf.div(tf.sub(b, r), div), 2);
+  const hB = tf.add(tf.div(tf.sub(r, g), div), 4);
+  const h6 = tf.add(tf.add(tf.add(tf.mul(isR, hR), tf.mul(isG, hG)), tf.mul(isB, hB)), shift6);
+  const t = tf.concat([tf.add(h6, 5), tf.add(h6, 3), tf.add(h6, 1)], 0);
+  const k = tf.sub(t, tf.mul(tf.floor(tf.div(t, 6)), 6));
+  const ramp = tf.sub(tf.clipByValue(k, 0, 1), tf.clipByValue(tf.sub(k, 3), 0, 1));
+  return tf.sub(tf.concat([maxc, maxc, maxc], 0), tf.mul(tf.concat([chroma, chroma, chroma], 0), ramp));
+}
+
+/** One jitter slot's blends for all images: clamp(a*x + g*gray + m*mean(gray)), factors per image. */
+function linearStep(ch: Channels, a: Float32Array, g: Float32Array | null, m: Float32Array | null): Channels {
+  const aT = perImage(a);
+  let t: tf.Tensor3D | null = null;
+  if (g || m) {
+    const gray = luma(ch);
+    if (g) t = tf.mul(gray, perImage(g));
+    if (m) {
+      const offset: tf.Tensor3D = tf.mul(tf.mean(gray, [1, 2], true), perImage(m));
+      t = t ? tf.add(t, offset) : offset;
+    }
+  }
+  return ch.map((x) => {
+    const y: tf.Tensor3D = tf.mul(x, aT);
+    return tf.clipByValue(t ? tf.add(y, t) : y, 0, 1);
+  });
 }
 
 /**
@@ -276,12 +377,13 @@ function hueShift(x: tf.Tensor4D, shift6: tf.Tensor4D): tf.Tensor4D {
  * per image). Slot s applies, to each image, the op at position s of its own permutation.
  * Brightness, contrast and saturation are all `a*x + g*gray + m*mean(gray)` followed by a clamp,
  * so one set of batched ops per slot covers every image (a = 1, g = m = 0 is an exact identity).
- * Hue is the only non-linear op; it runs on just the images whose slot s is hue, gathered out and
- * scattered back, so each image pays for at most one HSV round trip.
- * For 1-channel images only brightness and contrast apply (torchvision skips the others too).
+ * Hue, the one non-linear op, runs only on the images whose slot s is hue, gathered out and put
+ * back, so each image pays for at most one HSV round trip.
+ * 1-channel images get only brightness and contrast (torchvision skips the others for them too).
  */
-function colorJitter(x: tf.Tensor4D, p: AugmentParams): tf.Tensor4D {
-  const [batch, , , channels] = x.shape;
+function colorJitter(ch: Channels, p: AugmentParams): Channels {
+  const batch = p.batch;
+  const rgb = ch.length === 3;
   for (let s = 0; s < 4; s++) {
     const a = new Float32Array(batch).fill(1);
     const g = new Float32Array(batch);
@@ -296,97 +398,125 @@ function colorJitter(x: tf.Tensor4D, p: AugmentParams): tf.Tensor4D {
       } else if (op === CONTRAST) {
         a[b] = p.contrast[b];
         m[b] = 1 - p.contrast[b];
-      } else if (channels === 3 && op === SATURATION) {
+      } else if (rgb && op === SATURATION) {
         a[b] = p.saturation[b];
         g[b] = 1 - p.saturation[b];
-      } else if (channels === 3 && op === 3 && p.hue[b] !== 0) {
+      } else if (rgb && op === HUE && p.hue[b] !== 0) {
         hueIdx.push(b);
         hueShift6.push(6 * p.hue[b]);
       }
     }
-    const useG = g.some((v) => v !== 0);
-    const useM = m.some((v) => v !== 0);
+    const useG = any(g);
+    const useM = any(m);
     if (useG || useM || a.some((v) => v !== 1)) {
-      let y: tf.Tensor4D = tf.mul(x, perImage(a));
-      if (useG || useM) {
-        const gray = channels === 3 ? toGray(x) : x;
-        let t: tf.Tensor4D | null = useG ? tf.mul(gray, perImage(g)) : null;
-        if (useM) {
-          const mt = tf.mul(tf.mean(gray, [1, 2, 3], true), perImage(m)) as tf.Tensor4D;
-          t = t ? tf.add(t, mt) : mt;
-        }
-        y = tf.add(y, t as tf.Tensor4D);
-      }
-      x = tf.clipByValue(y, 0, 1);
+      ch = advance(
+        ch,
+        tf.tidy(() => linearStep(ch, a, useG ? g : null, useM ? m : null)),
+      );
     }
     if (hueIdx.length > 0) {
-      const shift = tf.tensor4d(hueShift6, [hueIdx.length, 1, 1, 1]);
-      if (hueIdx.length === batch) {
-        x = hueShift(x, shift);
-      } else {
-        const shifted = hueShift(tf.gather(x, tf.tensor1d(hueIdx, 'int32')), shift);
-        const sel = Int32Array.from({ length: batch }, (_, i) => i);
-        hueIdx.forEach((b, j) => {
-          sel[b] = batch + j;
-        });
-        x = tf.gather(tf.concat([x, shifted], 0), tf.tensor1d(sel, 'int32'));
-      }
+      ch = advance(
+        ch,
+        tf.tidy(() => {
+          const shifted = hueShift(
+            ch.map((x) => gatherImages(x, hueIdx)),
+            perImage(hueShift6),
+          );
+          return ch.map((x, c) => scatterImages(x, hueIdx, shifted, c * hueIdx.length));
+        }),
+      );
     }
   }
-  return x;
+  return ch;
 }
 
-/** Per-image grayscale (3 channels kept), as RandomGrayscale; the 0/1 blend is exact either way. */
-function grayscale(x: tf.Tensor4D, p: AugmentParams): tf.Tensor4D {
-  if (x.shape[3] !== 3 || !any(p.grayscale)) return x;
-  const gm = perImage(p.grayscale);
-  return tf.add(tf.mul(x, tf.sub(1, gm)), tf.mul(toGray(x), gm));
+/** Per-image grayscale (3 channels kept), as RandomGrayscale. */
+function grayscale(ch: Channels, p: AugmentParams): Channels {
+  if (ch.length !== 3 || !any(p.grayscale)) return ch;
+  return tf.tidy(() => {
+    const gray = luma(ch);
+    const mask = perImage(p.grayscale);
+    return ch.map((x) => select(mask, gray, x));
+  });
 }
 
 /**
  * Exact separable Gaussian blur with a per-image sigma and reflect padding (torchvision's; SimCLR's
- * TF code zero-pads). The batch is folded into the channel axis ([1, H, W, B*C]) so one depthwise
- * convolution per axis applies every image's own kernel; images without blur get a unit impulse,
- * which reproduces them exactly. This is far cheaper than per-image [S,S] blur matrices applied by
- * batched matMul (O(k) instead of O(S) work per pixel) and needs only wasm-supported kernels.
+ * TF code zero-pads). Per channel, the images are folded into the channel axis ([1, S, S, B]) so
+ * one depthwise convolution per axis applies every image's own kernel; images without blur get a
+ * unit impulse, which reproduces them exactly. Cheaper than per-image [S,S] blur matrices applied
+ * by batched matMul (O(k) instead of O(S) work per pixel) and uses only kernels wasm has.
  */
-function gaussianBlur(x: tf.Tensor4D, p: AugmentParams): tf.Tensor4D {
-  const [batch, h, w, channels] = x.shape;
+function gaussianBlur(ch: Channels, p: AugmentParams): Channels {
+  const [batch, h, w] = ch[0].shape;
   const ks = Math.min(blurKernelSize(h), blurKernelSize(w));
-  if (ks === 1 || !any(p.blur)) return x;
+  if (ks === 1 || !any(p.blur)) return ch;
   const r = (ks - 1) / 2;
-  const bc = batch * channels;
-  // depthwiseConv2d filter layout [kh, kw, inChannels, multiplier]: tap t of channel c is at t*bc + c.
-  const taps = new Float32Array(ks * bc);
+  // depthwiseConv2d filter layout [kh, kw, inChannels, 1]: tap t of image b at t * batch + b.
+  const taps = new Float32Array(ks * batch);
   for (let b = 0; b < batch; b++) {
     const k = p.blur[b] ? gaussianKernel1d(ks, p.blurSigma[b]) : null;
-    for (let t = 0; t < ks; t++) {
-      const v = k ? k[t] : t === r ? 1 : 0;
-      for (let c = 0; c < channels; c++) taps[t * bc + b * channels + c] = v;
-    }
+    for (let t = 0; t < ks; t++) taps[t * batch + b] = k ? k[t] : t === r ? 1 : 0;
   }
-  const folded = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, h, w, bc]);
-  const pad = tf.mirrorPad(
-    folded,
-    [
-      [0, 0],
-      [r, r],
-      [r, r],
-      [0, 0],
-    ],
-    'reflect',
+  const vertTaps = tf.tensor4d(taps, [ks, 1, batch, 1]);
+  const horizTaps = tf.tensor4d(taps, [1, ks, batch, 1]);
+  const pad: [number, number][] = [
+    [0, 0],
+    [r, r],
+    [r, r],
+    [0, 0],
+  ];
+  return ch.map((x) =>
+    tf.tidy(() => {
+      const folded: tf.Tensor4D = tf.reshape(tf.transpose(x, [1, 2, 0]), [1, h, w, batch]);
+      const vert = tf.depthwiseConv2d(tf.mirrorPad(folded, pad, 'reflect'), vertTaps, 1, 'valid');
+      const both = tf.depthwiseConv2d(vert, horizTaps, 1, 'valid');
+      return tf.transpose(tf.reshape(both, [h, w, batch]), [2, 0, 1]);
+    }),
   );
-  const vert = tf.depthwiseConv2d(pad, tf.tensor4d(taps, [ks, 1, bc, 1]), 1, 'valid');
-  const both = tf.depthwiseConv2d(vert, tf.tensor4d(taps, [1, ks, bc, 1]), 1, 'valid');
-  return tf.transpose(tf.reshape(both, [h, w, batch, channels]), [2, 0, 1, 3]);
 }
 
 /** Per-image solarize: pixels >= threshold become 1 - x. */
-function solarize(x: tf.Tensor4D, p: AugmentParams): tf.Tensor4D {
-  if (!any(p.solarize)) return x;
-  const mask = tf.cast(perImage(p.solarize), 'bool');
-  const cond = tf.logicalAnd(tf.greaterEqual(x, p.solarizeThreshold), mask);
-  return tf.where(cond, tf.sub(1, x), x);
+function solarize(ch: Channels, p: AugmentParams): Channels {
+  if (!any(p.solarize)) return ch;
+  const mask = perImage(p.solarize);
+  return ch.map((x) =>
+    tf.tidy(() => {
+      const hit: tf.Tensor3D = tf.mul(tf.sub(1, gt(p.solarizeThreshold, x)), mask);
+      return select(hit, tf.sub(1, x), x);
+    }),
+  );
+}
+
+function checkShapes(batch: number, h: number, w: number, channels: number, p: AugmentParams, size: number) {
+  if (batch !== p.batch) throw new RangeError(`params are for ${p.batch} images, got ${batch}`);
+  if (h !== p.srcH || w !== p.srcW)
+    throw new RangeError(`params are for ${p.srcH}x${p.srcW} images, got ${h}x${w}`);
+  if (channels !== 1 && channels !== 3) throw new RangeError(`expected 1 or 3 channels, got ${channels}`);
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`bad output size ${size}`);
+}
+
+/** The pipeline on zero-bordered images [B, H+2, W+2, C]; returns [B, S, S, C]. */
+function augmentPadded(padded: tf.Tensor4D, params: AugmentParams, outSize: number): tf.Tensor4D {
+  // Nested tidies free each stage's temporaries as soon as it ends: keeping the working set small
+  // lets the wasm heap reuse warm memory, which makes the elementwise kernels several times faster.
+  let ch = tf.tidy(() => cropResizeFlip(padded, params, outSize));
+  ch = colorJitter(ch, params);
+  ch = advance(ch, grayscale(ch, params));
+  ch = advance(
+    ch,
+    tf.tidy(() => gaussianBlur(ch, params)),
+  );
+  ch = advance(
+    ch,
+    tf.tidy(() => solarize(ch, params)),
+  );
+  const [batch] = padded.shape;
+  const out =
+    ch.length === 1
+      ? tf.reshape(ch[0], [batch, outSize, outSize, 1])
+      : tf.transpose(tf.stack(ch), [1, 2, 3, 0]);
+  return tf.clipByValue(out, 0, 1) as tf.Tensor4D;
 }
 
 /**
@@ -395,20 +525,16 @@ function solarize(x: tf.Tensor4D, p: AugmentParams): tf.Tensor4D {
  */
 export function applyAugment(images: tf.Tensor4D, params: AugmentParams, outSize: number): tf.Tensor4D {
   const [batch, h, w, channels] = images.shape;
-  if (batch !== params.batch) throw new RangeError(`params are for ${params.batch} images, got ${batch}`);
-  if (h !== params.srcH || w !== params.srcW) {
-    throw new RangeError(`params are for ${params.srcH}x${params.srcW} images, got ${h}x${w}`);
-  }
-  if (channels !== 1 && channels !== 3) throw new RangeError(`expected 1 or 3 channels, got ${channels}`);
-  if (!Number.isInteger(outSize) || outSize < 1) throw new RangeError(`bad output size ${outSize}`);
+  checkShapes(batch, h, w, channels, params, outSize);
   if (batch === 0) return tf.zeros([0, outSize, outSize, channels]);
   return tf.tidy(() => {
-    let x = cropResizeFlip(tf.cast(images, 'float32'), params, outSize);
-    x = colorJitter(x, params);
-    x = grayscale(x, params);
-    x = gaussianBlur(x, params);
-    x = solarize(x, params);
-    return tf.clipByValue(x, 0, 1);
+    const padded = tf.pad(tf.cast(images, 'float32'), [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ]) as tf.Tensor4D;
+    return augmentPadded(padded, params, outSize);
   });
 }
 
@@ -416,17 +542,31 @@ export function applyAugment(images: tf.Tensor4D, params: AugmentParams, outSize
  * Gathers `indices` from `split`, scales to [0,1], samples parameters from `rng` and applies them:
  * float32 [B,S,S,C] with S = `outputSize(cfg, height, width)`.
  */
-export function augmentBatch(split: ImageSplit, indices: Int32Array, cfg: AugmentConfig, rng: Rng): tf.Tensor4D {
+export function augmentBatch(
+  split: ImageSplit,
+  indices: Int32Array,
+  cfg: AugmentConfig,
+  rng: Rng,
+): tf.Tensor4D {
   const { height: h, width: w, channels: c } = split;
-  const px = h * w * c;
-  const data = new Float32Array(indices.length * px);
-  for (let b = 0; b < indices.length; b++) {
+  const batch = indices.length;
+  const size = outputSize(cfg, h, w);
+  const params = sampleAugmentParams(rng, batch, h, w, cfg);
+  if (batch === 0) return tf.zeros([0, size, size, c]);
+  // Built here with its zero border already in place, which saves the device a pad (a slow
+  // generic loop on wasm).
+  const ph = h + 2;
+  const pw = w + 2;
+  const row = w * c;
+  const data = new Float32Array(batch * ph * pw * c);
+  for (let b = 0; b < batch; b++) {
     const i = indices[b];
     if (!(i >= 0 && i < split.n)) throw new RangeError(`image index ${i} outside 0..${split.n - 1}`);
-    const src = split.images.subarray(i * px, (i + 1) * px);
-    const off = b * px;
-    for (let k = 0; k < px; k++) data[off + k] = src[k] / 255;
+    for (let y = 0; y < h; y++) {
+      const src = (i * h + y) * row;
+      const dst = ((b * ph + y + 1) * pw + 1) * c;
+      for (let k = 0; k < row; k++) data[dst + k] = split.images[src + k] / 255;
+    }
   }
-  const params = sampleAugmentParams(rng, indices.length, h, w, cfg);
-  return tf.tidy(() => applyAugment(tf.tensor4d(data, [indices.length, h, w, c]), params, outputSize(cfg, h, w)));
+  return tf.tidy(() => augmentPadded(tf.tensor4d(data, [batch, ph, pw, c]), params, size));
 }

@@ -3,7 +3,8 @@
  *
  * It exists to show that contrastive training learns something a random network does not, so the
  * class is carried by shape alone. Everything a randomly initialised ConvNet is sensitive to
- * (foreground and background colour, position, scale, rotation, a background gradient, noise) is
+ * (foreground and background colour, position, scale, mirroring, a slight tilt, a background
+ * gradient, noise) is
  * drawn at random and independently of the class, so raw pixels and random features cluster by
  * colour and place, while SimCLR's crop / colour-jitter / grayscale augmentations make exactly
  * those factors useless for telling two images apart.
@@ -29,7 +30,7 @@ export const SYNTHETIC_CLASSES: readonly string[] = [
   'L-shape',
 ];
 
-const enum Shape {
+enum Shape {
   Circle,
   Square,
   Triangle,
@@ -118,15 +119,22 @@ function luma(r: number, g: number, b: number): number {
 /** Minimum luma gap between the shape and every point of the background. */
 const MIN_CONTRAST = 0.25;
 
-function renderShape(shape: Shape, rng: Rng, out: Uint8ClampedArray, offset: number, poly: Float64Array): void {
+function renderShape(
+  shape: Shape,
+  rng: Rng,
+  out: Uint8ClampedArray,
+  offset: number,
+  poly: Float64Array,
+): void {
   const S = SYNTHETIC_SIZE;
   // Shape diameter 40%..80% of the side, centre anywhere that keeps it inside the image.
   const r = (rng.uniform(0.4, 0.8) * S) / 2;
   const cx = rng.uniform(r, S - r);
   const cy = rng.uniform(r, S - r);
-  // Stripes keep their orientation (it is their class); everything else turns freely.
+  // Only a small tilt: the nuisances vary along what contrastive augmentations teach invariance
+  // to (colour, position, scale, mirror), not rotation, which no augmentation here covers.
   const stripes = shape === Shape.HStripes || shape === Shape.VStripes;
-  const theta = stripes ? rng.uniform(-0.17, 0.17) : rng.uniform(0, 2 * Math.PI);
+  const theta = rng.uniform(-0.17, 0.17);
   // Mirroring keeps the L class closed under the horizontal flip augmentation.
   const mirror = rng.bernoulli(0.5) ? -1 : 1;
   const bands = 3 + rng.int(2);
@@ -143,7 +151,10 @@ function renderShape(shape: Shape, rng: Rng, out: Uint8ClampedArray, offset: num
     bg0 = [rng.next(), rng.next(), rng.next()];
     bg1 = bg0.map((c) => Math.min(1, Math.max(0, c + rng.uniform(-0.3, 0.3))));
     const lf = luma(fg[0], fg[1], fg[2]);
-    const gap = Math.min(Math.abs(lf - luma(bg0[0], bg0[1], bg0[2])), Math.abs(lf - luma(bg1[0], bg1[1], bg1[2])));
+    const gap = Math.min(
+      Math.abs(lf - luma(bg0[0], bg0[1], bg0[2])),
+      Math.abs(lf - luma(bg1[0], bg1[1], bg1[2])),
+    );
     if (gap >= MIN_CONTRAST || ++tries > 100) break;
   }
   const gAngle = rng.uniform(0, 2 * Math.PI);
@@ -203,7 +214,10 @@ function renderShape(shape: Shape, rng: Rng, out: Uint8ClampedArray, offset: num
             d = Math.max(sdBox(u, v, boxStripes, boxStripes), sdBands(u + boxStripes, period));
             break;
           case Shape.Checkerboard:
-            d = Math.max(sdBox(u, v, boxChecker, boxChecker), sdChecker(u + boxChecker, v + boxChecker, cell, cells));
+            d = Math.max(
+              sdBox(u, v, boxChecker, boxChecker),
+              sdChecker(u + boxChecker, v + boxChecker, cell, cells),
+            );
             break;
           default:
             d = sdPolygon(poly, nv, u, v);
@@ -226,8 +240,8 @@ function renderShape(shape: Shape, rng: Rng, out: Uint8ClampedArray, offset: num
 function sdBox(u: number, v: number, hx: number, hy: number): number {
   const qx = Math.abs(u) - hx;
   const qy = Math.abs(v) - hy;
-  const ox = qx > 0 ? qx : 0;
-  const oy = qy > 0 ? qy : 0;
+  const ox = Math.max(qx, 0);
+  const oy = Math.max(qy, 0);
   return Math.sqrt(ox * ox + oy * oy) + Math.min(Math.max(qx, qy), 0);
 }
 

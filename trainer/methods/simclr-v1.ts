@@ -6,8 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ntXent } from '../losses/ntxent';
 import { makeEncoder } from '../models/encoders';
-import { type Ctx, l2Normalize } from '../models/layers';
 import { projectionHead } from '../models/heads';
+import { type Ctx, l2Normalize } from '../models/layers';
 import { ParamStore } from '../models/params';
 import type { Method } from './types';
 
@@ -28,7 +28,6 @@ export const simclrV1: Method = {
       paper: {
         method: 'simclr-v1',
         params: { temperature: 0.5 },
-        dataset: { kind: 'cifar10' },
         encoder: { arch: 'resnet18', width: 64 },
         head: { hidden: [512], out: 128, outputBn: true },
         augment: {
@@ -37,7 +36,14 @@ export const simclrV1: Method = {
           grayscale: 0.2,
           blur: { p: 0, sigma: [0.1, 2] },
         },
-        optimizer: { kind: 'lars', lr: 1.0, lrScaling: 'none', momentum: 0.9, weightDecay: 1e-6, trustCoefficient: 0.001 },
+        optimizer: {
+          kind: 'lars',
+          lr: 1.0,
+          lrScaling: 'none',
+          momentum: 0.9,
+          weightDecay: 1e-6,
+          trustCoefficient: 0.001,
+        },
         schedule: { kind: 'cosine', warmupEpochs: 10 },
         training: { epochs: 1000, batchSize: 512 },
         eval: { knn: { every: 10, k: 200, temperature: 0.1 } },
@@ -46,22 +52,22 @@ export const simclrV1: Method = {
         method: 'simclr-v1',
         params: { temperature: 0.5 },
         dataset: { kind: 'synthetic' },
-        encoder: { arch: 'convnet', width: 32 },
+        encoder: { arch: 'convnet', width: 16 },
         head: { hidden: [256], out: 64, outputBn: true },
         augment: {
-          cropScale: [0.2, 1],
-          colorJitter: { p: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 },
-          grayscale: 0.2,
+          cropScale: [0.3, 1],
+          colorJitter: { p: 0.8, brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2 },
+          grayscale: 1,
           blur: { p: 0, sigma: [0.1, 2] },
         },
-        optimizer: { kind: 'sgd', lr: 0.06, lrScaling: 'linear', momentum: 0.9, weightDecay: 5e-4 },
+        optimizer: { kind: 'sgd', lr: 0.5, lrScaling: 'linear', momentum: 0.9, weightDecay: 5e-4 },
         schedule: { kind: 'cosine', warmupEpochs: 0 },
         training: { epochs: 10, batchSize: 128 },
         eval: { knn: { every: 1, k: 200, temperature: 0.1 } },
       },
     },
     laptopScaling:
-      'CIFAR README recipe (ResNet-18, LARS lr 1.0, batch 512, 1000 epochs, 512-d head, tau 0.5, no blur) scaled to a CPU: small ConvNet of width 32, 256-d hidden / 64-d head, batch 128, SGD lr 0.06 x B/256 (lightly CIFAR benchmark), 10 epochs on the built-in 5,000-image dataset.',
+      'CIFAR README recipe (ResNet-18, LARS lr 1.0, batch 512, 1000 epochs, 512-d head, tau 0.5, no blur) scaled to a CPU: ConvNet of width 16, 256-d hidden / 64-d head, batch 128, SGD lr 0.5 x B/256, 10 epochs on the built-in 5,000-image dataset. Colour distortion at full strength (s = 1) with grayscale always on: the built-in images draw foreground and background colours uniformly at random, so any colour left in the views identifies the instance and the encoder learns colour histograms instead of shape (SimCLR section 3: stronger colour distortion helps contrastive learning). Measured on 4,096 images: kNN top-1 14.7% at random init -> 32.2% after 4 epochs, against 15.7% -> 14.9% with the CIFAR jitter (0.4, grayscale 0.2).',
   },
   build(config, norm) {
     const store = new ParamStore(config.seed);

@@ -24,7 +24,12 @@ export function conv2d(
   const cin = x.shape[3];
   const { out, k } = opts;
   // He (fan-out) normal initialisation, as torchvision's ResNet.
-  const w = ctx.ps.param(`${name}.weight`, [k, k, cin, out], { kind: 'normal', std: Math.sqrt(2 / (k * k * out)) }, 'weight');
+  const w = ctx.ps.param(
+    `${name}.weight`,
+    [k, k, cin, out],
+    { kind: 'normal', std: Math.sqrt(2 / (k * k * out)) },
+    'weight',
+  );
   let y = tf.conv2d(x, w as tf.Tensor4D, opts.stride ?? 1, 'same');
   if (opts.bias) {
     const bound = 1 / Math.sqrt(k * k * cin);
@@ -40,7 +45,8 @@ export function dense(ctx: Ctx, name: string, x: tf.Tensor2D, out: number, bias 
   const bound = 1 / Math.sqrt(cin);
   const w = ctx.ps.param(`${name}.weight`, [cin, out], { kind: 'uniform', bound }, 'weight');
   let y: tf.Tensor2D = tf.matMul(x, w as tf.Tensor2D);
-  if (bias) y = tf.add(y, ctx.ps.param(`${name}.bias`, [out], { kind: 'uniform', bound }, 'bias')) as tf.Tensor2D;
+  if (bias)
+    y = tf.add(y, ctx.ps.param(`${name}.bias`, [out], { kind: 'uniform', bound }, 'bias')) as tf.Tensor2D;
   return y;
 }
 
@@ -65,7 +71,13 @@ export function batchNorm<T extends tf.Tensor>(
   const runMean = ctx.ps.buffer(`${name}.running_mean`, [c], { kind: 'zeros' });
   const runVar = ctx.ps.buffer(`${name}.running_var`, [c], { kind: 'ones' });
   if (ctx.training) {
-    const { y, mean, variance } = batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, BN_EPS, opts.relu ?? false);
+    const { y, mean, variance } = batchNormTrain(
+      x,
+      gamma as tf.Tensor1D,
+      beta as tf.Tensor1D,
+      BN_EPS,
+      opts.relu ?? false,
+    );
     // Running variance uses the unbiased estimate, as PyTorch does.
     const m = x.size / c;
     const unbiased = tf.mul(variance, m / Math.max(1, m - 1));

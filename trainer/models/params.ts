@@ -8,7 +8,7 @@
  * same network on every backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, rngFor } from '../rng';
+import { type Rng, rngFor } from '../rng';
 
 export type ParamRole = 'weight' | 'bias' | 'norm';
 

@@ -51,7 +51,11 @@ export class Optimizer {
             const wn = tf.norm(w);
             const gn = tf.norm(g);
             const ratio = tf.div(tf.mul(wn, trustCoefficient), gn);
-            const trust = tf.where(tf.logicalAnd(tf.greater(wn, 0), tf.greater(gn, 0)), ratio, tf.onesLike(ratio));
+            const trust = tf.where(
+              tf.logicalAnd(tf.greater(wn, 0), tf.greater(gn, 0)),
+              ratio,
+              tf.onesLike(ratio),
+            );
             scaled = tf.mul(trust, lr);
           }
           const v = tf.add(tf.mul(slot, momentum), tf.mul(g, scaled));

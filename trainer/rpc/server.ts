@@ -4,6 +4,7 @@
  * gets the run's notifications; any of them may stop the run.
  */
 import type * as net from 'node:net';
+import * as path from 'node:path';
 import {
   createMessageConnection,
   type MessageConnection,
@@ -19,34 +20,36 @@ import { METHODS } from '../methods';
 import {
   type CheckpointParams,
   ErrorCodes,
-  type LogParams,
-  type MetricsParams,
-  type RunProgressParams,
-  type StatusParams,
   Initialize,
   LogNotification,
+  type LogParams,
+  type MetricsParams,
   PROTOCOL_VERSION,
   RunAttach,
   RunCheckpointNotification,
   RunMetricsNotification,
   RunProgressNotification,
+  type RunProgressParams,
   RunStart,
   RunStatusNotification,
   RunStop,
   Shutdown,
+  type StatusParams,
 } from '../protocol';
-import type { RunSession } from '../session';
 import { readMetricsFile } from '../run/metrics';
 import { RUN_FILES } from '../run/runfolder';
+import type { RunSession } from '../session';
 import { TRAINER_VERSION, versions } from '../versions';
-import * as path from 'node:path';
 
 /** Maps trainer errors to JSON-RPC errors with a code a client can act on. */
 export function toResponseError(e: unknown): ResponseError<unknown> {
   const err = e as Error;
-  if (e instanceof ConfigError) return new ResponseError(ErrorCodes.InvalidConfig, err.message, { issues: e.issues });
-  if (e instanceof DatasetError) return new ResponseError(ErrorCodes.DatasetError, err.message, { file: e.file });
-  if (e instanceof CheckpointError) return new ResponseError(ErrorCodes.CheckpointError, err.message, { file: e.file });
+  if (e instanceof ConfigError)
+    return new ResponseError(ErrorCodes.InvalidConfig, err.message, { issues: e.issues });
+  if (e instanceof DatasetError)
+    return new ResponseError(ErrorCodes.DatasetError, err.message, { file: e.file });
+  if (e instanceof CheckpointError)
+    return new ResponseError(ErrorCodes.CheckpointError, err.message, { file: e.file });
   if (/^Unknown method/.test(err.message)) return new ResponseError(ErrorCodes.UnknownMethod, err.message);
   return new ResponseError(-32603, err.message ?? String(e));
 }
@@ -57,7 +60,11 @@ export interface ServeOptions {
 }
 
 /** Registers the handlers and forwards session events to `conn`. Returns a disposer. */
-export function serveConnection(conn: MessageConnection, session: RunSession, opts: ServeOptions = {}): () => void {
+export function serveConnection(
+  conn: MessageConnection,
+  session: RunSession,
+  opts: ServeOptions = {},
+): () => void {
   // vscode-jsonrpc turns a thrown ResponseError into an error response with its code and data.
   const wrap =
     <P, R>(fn: (p: P) => Promise<R> | R) =>
@@ -74,14 +81,21 @@ export function serveConnection(conn: MessageConnection, session: RunSession, op
     wrap(() => ({
       protocolVersion: PROTOCOL_VERSION,
       trainerVersion: TRAINER_VERSION,
-      backend: { name: session.backend.name, detail: describeBackend(session.backend), threads: session.backend.threads },
+      backend: {
+        name: session.backend.name,
+        detail: describeBackend(session.backend),
+        threads: session.backend.threads,
+      },
       versions: versions(),
       methods: [...METHODS.values()].map((m) => m.info),
       configSchema,
       run: session.snapshot(),
     })),
   );
-  conn.onRequest(RunStart, wrap((p) => session.start(p)));
+  conn.onRequest(
+    RunStart,
+    wrap((p) => session.start(p)),
+  );
   conn.onRequest(
     RunStop,
     wrap((p) => {
@@ -97,8 +111,11 @@ export function serveConnection(conn: MessageConnection, session: RunSession, op
       const snap = session.snapshot();
       if (!snap) throw new ResponseError(ErrorCodes.NoRun, 'This trainer has no run yet.');
       if (p.sinceStep !== undefined) {
-        const rows = readMetricsFile(path.join(snap.runDir, RUN_FILES.metrics)).rows.filter((r) => r.step > p.sinceStep!);
-        if (rows.length) setImmediate(() => conn.sendNotification(RunMetricsNotification, { runId: snap.runId, rows }));
+        const rows = readMetricsFile(path.join(snap.runDir, RUN_FILES.metrics)).rows.filter(
+          (r) => r.step > p.sinceStep!,
+        );
+        if (rows.length)
+          setImmediate(() => conn.sendNotification(RunMetricsNotification, { runId: snap.runId, rows }));
       }
       return snap;
     }),
@@ -110,9 +127,11 @@ export function serveConnection(conn: MessageConnection, session: RunSession, op
 
   const swallow = () => undefined; // a client that went away is not an error
   const onStatus = (p: StatusParams) => conn.sendNotification(RunStatusNotification, p).catch(swallow);
-  const onProgress = (p: RunProgressParams) => conn.sendNotification(RunProgressNotification, p).catch(swallow);
+  const onProgress = (p: RunProgressParams) =>
+    conn.sendNotification(RunProgressNotification, p).catch(swallow);
   const onMetrics = (p: MetricsParams) => conn.sendNotification(RunMetricsNotification, p).catch(swallow);
-  const onCheckpoint = (p: CheckpointParams) => conn.sendNotification(RunCheckpointNotification, p).catch(swallow);
+  const onCheckpoint = (p: CheckpointParams) =>
+    conn.sendNotification(RunCheckpointNotification, p).catch(swallow);
   const onLog = (p: LogParams) => conn.sendNotification(LogNotification, p).catch(swallow);
   session.on('status', onStatus);
   session.on('progress', onProgress);

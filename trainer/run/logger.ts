@@ -14,7 +14,10 @@ export class RunLogger {
   log(level: LogLevel, message: string): void {
     if (this.file) {
       try {
-        fs.appendFileSync(this.file, `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`);
+        fs.appendFileSync(
+          this.file,
+          `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`,
+        );
       } catch {
         // A full disk must not stop training; the message still reaches the listeners.
       }

@@ -1,0 +1,7 @@
+/**
+ * The extension <-> webview message contract: the one file both sides import. Each webview's
+ * messages live beside it (`charts/messages.ts`, `config/messages.ts`) and are re-exported here.
+ * Webview code must never import `vscode` or Node modules.
+ */
+export * from './charts/messages';
+export * from './config/messages';
