@@ -17,6 +17,9 @@ for (const f of fs.readdirSync(wasmSrc)) {
   if (f.endsWith('.wasm')) fs.copyFileSync(path.join(wasmSrc, f), path.join(out, 'wasm', f));
 }
 
+// The config schema is shared with VS Code's JSON validation (contributes.jsonValidation).
+fs.copyFileSync('trainer/config/schema.json', path.join(out, 'config.schema.json'));
+
 const common = {
   bundle: true,
   sourcemap: true,

@@ -4,6 +4,14 @@
  * own format (`JSON.stringify(c, null, 2)` plus a newline, as `createRunFolder` writes it), so a
  * one-field edit is a one-line diff and undo/redo are ordinary text edits.
  */
+import {
+  BASE_DEFAULTS,
+  ConfigError,
+  type ConfigIssue,
+  deepMerge,
+  schemaIssues,
+  validateConfig,
+} from '../trainer/config/config';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -87,7 +95,12 @@ function describe(v: unknown): string {
  * their position. Throws when a parent on the path holds a non-object, since replacing it would
  * silently drop what the user wrote there.
  */
-export function setAt(root: JsonObject, path: readonly string[], value: unknown, keyOrder?: KeyOrder): JsonObject {
+export function setAt(
+  root: JsonObject,
+  path: readonly string[],
+  value: unknown,
+  keyOrder?: KeyOrder,
+): JsonObject {
   if (path.length === 0) throw new Error('An edit needs a path.');
   const step = (node: unknown, depth: number): unknown => {
     const key = path[depth];
@@ -147,13 +160,37 @@ export function schemaKeyOrder(schema: unknown): KeyOrder {
  */
 export function editedText(
   text: string,
-  edit: { type: 'edit'; path: readonly string[]; value: unknown } | { type: 'remove'; path: readonly string[] },
+  edit:
+    | { type: 'edit'; path: readonly string[]; value: unknown }
+    | { type: 'remove'; path: readonly string[] },
   keyOrder?: KeyOrder,
 ): string | null {
   const { config, parseError } = parseConfigText(text);
   if (!config) throw new Error(`The file is not a valid config, so the form cannot edit it: ${parseError}`);
-  const next = edit.type === 'edit' ? setAt(config, edit.path, edit.value, keyOrder) : removeAt(config, edit.path);
+  const next =
+    edit.type === 'edit' ? setAt(config, edit.path, edit.value, keyOrder) : removeAt(config, edit.path);
   const eol = text.includes('\r\n') ? '\r\n' : '\n';
   const out = serializeConfig(next, eol);
   return out === serializeConfig(config, eol) ? null : out;
+}
+
+/**
+ * Everything the trainer would refuse in this document: schema problems first; once the document
+ * passes the schema, the cross-field checks (`validateConfig`) on it merged over the defaults, as
+ * a run would see it. The form's Start button is enabled only when this is empty.
+ */
+export function configIssues(
+  config: JsonObject,
+  defaults: JsonObject = BASE_DEFAULTS as unknown as JsonObject,
+) {
+  const issues: ConfigIssue[] = schemaIssues(config);
+  if (issues.length) return issues;
+  try {
+    validateConfig(deepMerge(defaults, config));
+  } catch (e) {
+    if (e instanceof ConfigError) return e.issues;
+    // A check that crashes must not take the editor down; it still blocks Start.
+    return [{ path: '', message: `could not be checked: ${(e as Error).message}` }];
+  }
+  return [];
 }

@@ -236,10 +236,19 @@ async function cmdServe(argv: string[]): Promise<number> {
     // Give the last notifications a moment to flush.
     setTimeout(() => process.exit(0), 50);
   };
-  serveConnection(conn, session, { onShutdown: () => void exitWhenIdle() });
-  // The client went away: a run keeps going (it can be re-attached through its socket); an idle
-  // trainer exits.
-  conn.onClose(() => void exitWhenIdle());
+  const stopServing = serveConnection(conn, session, { onShutdown: () => void exitWhenIdle() });
+  // The client went away (window reloaded, editor closed): a run keeps going and can be
+  // re-attached through its socket; an idle trainer exits. Writes to the dead pipe are dropped,
+  // never allowed to crash the run or block it on a full pipe.
+  process.stdout.on('error', () => undefined);
+  const clientGone = () => {
+    stopServing();
+    conn.dispose();
+    void exitWhenIdle();
+  };
+  conn.onClose(clientGone);
+  process.stdin.on('end', clientGone);
+  process.stdin.on('error', clientGone);
   process.on('SIGTERM', () => {
     session.stop();
     void exitWhenIdle();

@@ -38,6 +38,8 @@ export interface StartParams {
   runsDir?: string;
   name?: string;
   tags?: string[];
+  /** Start a queued run folder created beforehand (config.json already written). */
+  runDir?: string;
   /** Resume an existing run folder from its newest checkpoint (or `checkpoint`). */
   resumeDir?: string;
   checkpoint?: string;

@@ -112,6 +112,14 @@ export class RunSession extends EventEmitter<SessionEvents> {
       loadCheckpoint(file); // throws CheckpointError with the reason before anything changes
       resume = file;
       data = await loadDataset(config.dataset);
+    } else if (params.runDir) {
+      runDir = path.resolve(params.runDir);
+      const info = readRunInfo(runDir);
+      if (info.status !== 'queued' || listCheckpoints(runDir).length) {
+        throw new Error(`Run ${info.id} has already started (status ${info.status}); resume it instead.`);
+      }
+      config = validateConfig(readRunConfig(runDir));
+      data = await loadDataset(config.dataset);
     } else {
       config = resolveConfig(params.config ?? {}, params.preset ?? 'laptop');
       data = await loadDataset(config.dataset);

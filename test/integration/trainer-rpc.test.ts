@@ -16,11 +16,11 @@ import { connectSocket, ensureBuilt, runCli, spawnTrainer, tempDir } from '../he
 /** Small enough for the stock cpu backend; every row logged so curves compare step by step. */
 const TINY: PartialConfig = {
   seed: 3,
-  dataset: { kind: 'synthetic', syntheticTrain: 128, syntheticTest: 64 },
+  dataset: { kind: 'synthetic', syntheticTrain: 64, syntheticTest: 32 },
   encoder: { arch: 'convnet', width: 4 },
   head: { hidden: [16], out: 8 },
-  training: { epochs: 3, batchSize: 16, logEvery: 1, checkpointEvery: 1, keepCheckpoints: 0 },
-  eval: { knn: { every: 1, k: 20, atStart: true } },
+  training: { epochs: 3, batchSize: 8, logEvery: 1, checkpointEvery: 1, keepCheckpoints: 0 },
+  eval: { knn: { every: 1, k: 10, atStart: true } },
 };
 
 function lossByStep(runDir: string): Map<number, number> {
@@ -99,6 +99,7 @@ describe('trainer process over JSON-RPC', function () {
     // The client disappears (editor window reloaded).
     t.conn.dispose();
     t.child.stdin!.end();
+    t.child.stdout!.destroy();
     const stepBefore = t.rec.progress.at(-1)!.step;
 
     const info = readRunInfo(start.runDir);

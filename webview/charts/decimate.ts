@@ -17,7 +17,7 @@ export interface DecimateOptions {
 
 /**
  * Indices (ascending, unique) of the points to draw: per bucket the first, the min, the max and
- * the last point whose y is finite. At most `4 * buckets` indices; fewer points than that are
+ * the last point whose x and y are finite. At most `4 * buckets` indices; fewer points than that are
  * returned unchanged, since decimating them would only lose detail.
  */
 export function minMaxDecimate(
@@ -34,7 +34,7 @@ export function minMaxDecimate(
   if (to - from <= 4 * nb) {
     const all = new Uint32Array(to - from);
     let k = 0;
-    for (let i = from; i < to; i++) if (Number.isFinite(ys[i])) all[k++] = i;
+    for (let i = from; i < to; i++) if (Number.isFinite(ys[i]) && Number.isFinite(xs[i])) all[k++] = i;
     return all.slice(0, k);
   }
 
@@ -67,8 +67,9 @@ export function minMaxDecimate(
 
   for (let i = from; i < to; i++) {
     const y = ys[i];
-    if (!Number.isFinite(y)) continue;
-    let b = Math.floor((xs[i] - xMin) * scale);
+    const x = xs[i];
+    if (!Number.isFinite(y) || !Number.isFinite(x)) continue;
+    let b = Math.floor((x - xMin) * scale);
     if (b >= nb) b = nb - 1;
     // Clamping below and never stepping back keeps the 4*buckets bound even for points just
     // outside the visible range or an x that goes backwards (a wall clock set back).

@@ -45,7 +45,11 @@ export interface ChartsWarningMessage {
   text: string;
 }
 
-export type ChartsToWebview = ChartsInitMessage | ChartsAppendMessage | ChartsResetMessage | ChartsWarningMessage;
+export type ChartsToWebview =
+  | ChartsInitMessage
+  | ChartsAppendMessage
+  | ChartsResetMessage
+  | ChartsWarningMessage;
 
 // ---- webview -> extension -------------------------------------------------------------------
 

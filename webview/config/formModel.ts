@@ -112,7 +112,8 @@ const UNIT_RULES: [(key: string, desc: string, ref: string) => boolean, string][
   [(_k, d) => /every this many steps/i.test(d), 'steps'],
   [(k) => /(^e|E)pochs$/.test(k), 'epochs'],
   [(k) => k === 'batchSize', 'images / step'],
-  [(_k, d) => /pixels?\b/i.test(d), 'px'],
+  // "in pixels", not any mention: solarize's threshold talks about pixels but is an intensity.
+  [(_k, d) => /\bin pixels\b/i.test(d), 'px'],
   [(_k, d) => /\bimages\b/i.test(d), 'images'],
   [(_k, d) => /\bchannels\b/i.test(d), 'channels'],
   [(_k, d) => /fraction of a full turn/i.test(d), 'turns'],
@@ -188,7 +189,8 @@ function groupOf(path: string[]): { group: string; root: string[] } {
       if (root.every((k, i) => path[i] === k)) return { group: g.id, root };
     }
   }
-  return { group: OTHER_GROUP.id, root: path.slice(0, 1) };
+  // Unclaimed fields keep their whole parent path as the heading: "Level" alone says nothing.
+  return { group: OTHER_GROUP.id, root: [] };
 }
 
 /**
@@ -285,11 +287,15 @@ export function rangeText(field: FormField): string | null {
     const parts = [r && `each ${r}`, field.maxItems !== undefined && `at most ${field.maxItems}`];
     return parts.filter(Boolean).join(', ') || null;
   }
-  if (field.kind === 'number-pair' && r) return `low, high in ${r}`;
+  if (field.kind === 'number-pair' && r)
+    return `low, high ${r.startsWith('[') || r.startsWith('(') ? 'in ' : ''}${r}`;
   return r;
 }
 
-export type Coerced = { ok: true; value: unknown } | { ok: true; remove: true } | { ok: false; error: string };
+export type Coerced =
+  | { ok: true; value: unknown }
+  | { ok: true; remove: true }
+  | { ok: false; error: string };
 
 // JSON's number syntax, plus a leading "+" or "." that people type; no hex, no "Infinity".
 const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
@@ -326,7 +332,8 @@ export function coerceInput(field: FormField, text: string): Coerced {
   switch (field.kind) {
     case 'number':
     case 'integer': {
-      if (t === '') return { ok: false, error: `Enter a ${field.kind === 'integer' ? 'whole ' : ''}number${fallback}.` };
+      if (t === '')
+        return { ok: false, error: `Enter a ${field.kind === 'integer' ? 'whole ' : ''}number${fallback}.` };
       const v = parseNumber(t, field.kind === 'integer');
       return typeof v === 'string' ? { ok: false, error: v } : { ok: true, value: v };
     }

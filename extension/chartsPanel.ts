@@ -1,0 +1,279 @@
+/**
+ * The live charts of one run, or of several runs compared. Files are the source of truth
+ * (DESIGN.md): every row comes from metrics.jsonl through a MetricsTail; rows pushed from the
+ * trainer's run/metrics notifications only make the chart quicker, and are deduplicated by step.
+ */
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { MetricRow } from '../trainer/run/metrics';
+import { RUN_FILES } from '../trainer/run/runfolder';
+import {
+  CHARTS_VIEW_TYPE,
+  type ChartsToWebview,
+  type ChartsUiState,
+  isChartsFromWebview,
+} from '../webview/charts/messages';
+import { MetricsTail, RowsByStep } from './metricsTail';
+
+export interface ChartRunRef {
+  id: string;
+  name: string;
+  /** The run folder (holds metrics.jsonl). */
+  dir: string;
+}
+
+interface RunFeed {
+  ref: ChartRunRef;
+  rows: RowsByStep;
+  tail: MetricsTail;
+}
+
+/** Warnings about one run are capped so a file full of bad lines cannot flood the webview. */
+const MAX_WARNINGS_PER_RUN = 20;
+
+export class ChartsPanel {
+  static readonly viewType = CHARTS_VIEW_TYPE;
+
+  /** Open panels by their set of run ids, so asking again for the same runs reveals the panel. */
+  private static readonly open = new Map<string, ChartsPanel>();
+
+  /**
+   * Opens (or reveals) the charts of `runs`: one run gives `Charts: <name>`, several give a
+   * comparison with one colour per run.
+   */
+  static show(context: vscode.ExtensionContext, runs: ChartRunRef[]): ChartsPanel {
+    const unique = uniqueRuns(runs);
+    if (!unique.length) throw new Error('ChartsPanel.show needs at least one run.');
+    const existing = ChartsPanel.open.get(setKey(unique));
+    if (existing) {
+      existing.panel.reveal();
+      return existing;
+    }
+    const panel = vscode.window.createWebviewPanel(
+      ChartsPanel.viewType,
+      titleFor(unique),
+      vscode.ViewColumn.Active,
+      webviewOptions(context.extensionUri),
+    );
+    return new ChartsPanel(context, panel, unique);
+  }
+
+  /**
+   * Brings charts back after a window reload. The webview saves its run ids in its state;
+   * `resolveRuns` maps them to run folders (ids that no longer exist are left out). Needs the
+   * activation event `onWebviewPanel:contrastiveLab.charts` in package.json.
+   */
+  static registerSerializer(
+    context: vscode.ExtensionContext,
+    resolveRuns: (ids: string[]) => ChartRunRef[] | Promise<ChartRunRef[]>,
+  ): vscode.Disposable {
+    return vscode.window.registerWebviewPanelSerializer(ChartsPanel.viewType, {
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown) {
+        const ids = (state as Partial<ChartsUiState> | undefined)?.runIds;
+        const wanted = Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [];
+        const runs = uniqueRuns(wanted.length ? await resolveRuns(wanted) : []);
+        if (!runs.length || ChartsPanel.open.has(setKey(runs))) {
+          panel.dispose();
+          return;
+        }
+        panel.title = titleFor(runs);
+        panel.webview.options = webviewOptions(context.extensionUri);
+        new ChartsPanel(context, panel, runs);
+      },
+    });
+  }
+
+  /** Routes rows from a run/metrics notification to every open panel that shows the run. */
+  static pushRows(runId: string, rows: MetricRow[]): void {
+    for (const p of ChartsPanel.open.values()) p.pushRows(runId, rows);
+  }
+
+  /** "metrics.jsonl of this run changed" (or of every run, without an id). */
+  static poke(runId?: string): void {
+    for (const p of ChartsPanel.open.values()) p.poke(runId);
+  }
+
+  static panelsFor(runId: string): ChartsPanel[] {
+    return [...ChartsPanel.open.values()].filter((p) => p.feeds.has(runId));
+  }
+
+  readonly runs: readonly ChartRunRef[];
+  private readonly key: string;
+  private readonly feeds = new Map<string, RunFeed>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly warnings = new Map<string, number>();
+  private readonly loaded: Promise<void>;
+  /** True once the current webview instance has had its `init`; appends before that are implied. */
+  private initSent = false;
+  private disposed = false;
+
+  private constructor(
+    context: vscode.ExtensionContext,
+    readonly panel: vscode.WebviewPanel,
+    runs: ChartRunRef[],
+  ) {
+    this.runs = runs;
+    this.key = setKey(runs);
+    ChartsPanel.open.set(this.key, this);
+
+    for (const ref of runs) {
+      const file = path.join(ref.dir, RUN_FILES.metrics);
+      const feed: RunFeed = { ref, rows: new RowsByStep(), tail: new MetricsTail(file) };
+      feed.tail.on('rows', (rows) => this.ingest(feed, rows));
+      feed.tail.on('reset', () => this.resetRun(feed));
+      feed.tail.on('warning', (text) => this.warn(ref.id, text));
+      this.feeds.set(ref.id, feed);
+      this.watch(ref.dir, feed);
+    }
+    this.loaded = Promise.all([...this.feeds.values()].map((f) => f.tail.start())).then(() => undefined);
+
+    panel.webview.html = renderHtml(panel.webview, context.extensionUri, titleFor(runs));
+    this.disposables.push(
+      panel.webview.onDidReceiveMessage((msg) => this.onMessage(msg)),
+      panel.onDidChangeViewState(() => {
+        // Without retainContextWhenHidden a hidden webview is destroyed; the next one says `ready`.
+        if (!panel.visible) this.initSent = false;
+      }),
+      panel.onDidDispose(() => this.dispose()),
+    );
+  }
+
+  /**
+   * Rows from the trainer's run/metrics notification. Steps the panel already has (from the file
+   * or an earlier push) are dropped, so a row arriving by both paths is drawn once.
+   */
+  pushRows(runId: string, rows: MetricRow[]): void {
+    const feed = this.feeds.get(runId);
+    if (feed) this.ingest(feed, rows);
+  }
+
+  /** Reads what was appended to the run's metrics.jsonl (all runs without an id). */
+  poke(runId?: string): void {
+    for (const feed of this.feeds.values())
+      if (runId === undefined || runId === feed.ref.id) feed.tail.poke();
+  }
+
+  reveal(): void {
+    this.panel.reveal();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (ChartsPanel.open.get(this.key) === this) ChartsPanel.open.delete(this.key);
+    for (const feed of this.feeds.values()) feed.tail.dispose();
+    for (const d of this.disposables.splice(0)) d.dispose();
+    this.panel.dispose();
+  }
+
+  private watch(dir: string, feed: RunFeed): void {
+    // The poll inside MetricsTail is the fallback; the watcher makes updates prompt where the
+    // platform delivers file events.
+    try {
+      const w = vscode.workspace.createFileSystemWatcher(
+        new vscode.RelativePattern(vscode.Uri.file(dir), RUN_FILES.metrics),
+      );
+      const poke = () => feed.tail.poke();
+      this.disposables.push(w, w.onDidChange(poke), w.onDidCreate(poke), w.onDidDelete(poke));
+    } catch {
+      // Some remote filesystems refuse watchers; polling still works.
+    }
+  }
+
+  private ingest(feed: RunFeed, rows: MetricRow[]): void {
+    const added = feed.rows.add(rows);
+    if (added.length && this.initSent) this.post({ type: 'append', runId: feed.ref.id, rows: added });
+  }
+
+  private resetRun(feed: RunFeed): void {
+    feed.rows.clear();
+    if (this.initSent) this.post({ type: 'reset', runId: feed.ref.id });
+  }
+
+  private warn(runId: string, text: string): void {
+    const n = (this.warnings.get(runId) ?? 0) + 1;
+    this.warnings.set(runId, n);
+    if (n <= MAX_WARNINGS_PER_RUN && this.initSent) this.post({ type: 'warning', runId, text });
+  }
+
+  private async onMessage(msg: unknown): Promise<void> {
+    if (!isChartsFromWebview(msg)) return;
+    if (msg.type === 'error') {
+      console.error(`[charts webview] ${msg.text}`);
+      return;
+    }
+    // A (re)loaded webview knows nothing: send everything once the first full read is done.
+    this.initSent = false;
+    await this.loaded;
+    if (this.disposed) return;
+    const rows: Record<string, MetricRow[]> = {};
+    for (const [id, feed] of this.feeds) rows[id] = feed.rows.rows;
+    this.post({ type: 'init', runs: this.runs.map((r) => ({ id: r.id, name: r.name })), rows });
+    this.initSent = true;
+  }
+
+  private post(msg: ChartsToWebview): void {
+    if (!this.disposed) void this.panel.webview.postMessage(msg);
+  }
+}
+
+function uniqueRuns(runs: ChartRunRef[]): ChartRunRef[] {
+  const seen = new Set<string>();
+  return runs.filter((r) => !seen.has(r.id) && seen.add(r.id));
+}
+
+/** Order-independent, so "compare A and B" and "compare B and A" reuse one panel. */
+function setKey(runs: readonly ChartRunRef[]): string {
+  return runs
+    .map((r) => r.id)
+    .sort()
+    .join('\n');
+}
+
+function titleFor(runs: readonly ChartRunRef[]): string {
+  return runs.length === 1 ? `Charts: ${runs[0].name}` : `Compare: ${runs.length} runs`;
+}
+
+function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+  return {
+    enableScripts: true,
+    // The webview saves its UI state (smoothing, zoom, ...) and is rebuilt from `init` when shown.
+    retainContextWhenHidden: false,
+    localResourceRoots: [
+      vscode.Uri.joinPath(extensionUri, 'dist', 'webview'),
+      vscode.Uri.joinPath(extensionUri, 'media'),
+    ],
+  };
+}
+
+function renderHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string): string {
+  const nonce = crypto.randomBytes(18).toString('base64');
+  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', 'charts.js'));
+  const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'charts.css'));
+  const csp = [
+    "default-src 'none'",
+    `img-src ${webview.cspSource} data:`,
+    `style-src ${webview.cspSource}`,
+    `script-src 'nonce-${nonce}'`,
+    `font-src ${webview.cspSource}`,
+  ].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${style}">
+<title>${escapeHtml(title)}</title>
+</head>
+<body>
+<div id="app"></div>
+<script nonce="${nonce}" src="${script}"></script>
+</body>
+</html>`;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
