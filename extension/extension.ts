@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { resolveConfig } from '../trainer/config/resolve';
-import { METHODS } from '../trainer/methods';
+import { METHOD_INFOS } from '../trainer/methods/catalog';
 import type { MethodInfo } from '../trainer/methods/types';
 import { createRunFolder, RUN_FILES, readRunConfig, updateRunInfo } from '../trainer/run/runfolder';
 import { ChartsPanel } from './chartsPanel';
@@ -54,7 +54,7 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
 
   // Methods: the trainer's `initialize` is the source; the bundled copy covers untrusted
   // workspaces (no process may be spawned there) and the moment before the trainer answers.
-  methods.setMethods([...METHODS.values()].map((m) => m.info));
+  methods.setMethods([...METHOD_INFOS.values()]);
   const loadMethods = () => {
     if (!vscode.workspace.isTrusted) return;
     client
@@ -162,14 +162,12 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
     if (arg && typeof arg === 'object' && 'method' in arg) return (arg as { method: MethodInfo }).method;
     if (typeof arg === 'string') return methods.all().find((m) => m.id === arg);
     const pick = await vscode.window.showQuickPick(
-      methods
-        .all()
-        .map((m) => ({
-          label: m.name,
-          description: `${m.venue} ${m.year} · ${m.family}`,
-          detail: m.keyIdea,
-          m,
-        })),
+      methods.all().map((m) => ({
+        label: m.name,
+        description: `${m.venue} ${m.year} · ${m.family}`,
+        detail: m.keyIdea,
+        m,
+      })),
       { placeHolder: 'Method of the new run', matchOnDetail: true },
     );
     return pick?.m;
@@ -345,13 +343,11 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
     let picked: RunEntry[] = fromTree.map((n) => (n as { run: RunEntry }).run);
     if (picked.length < 2) {
       const items = await vscode.window.showQuickPick(
-        store
-          .all()
-          .map((r) => ({
-            label: r.info.name || r.id,
-            description: `${r.status} · ${r.info.method}`,
-            run: r,
-          })),
+        store.all().map((r) => ({
+          label: r.info.name || r.id,
+          description: `${r.status} · ${r.info.method}`,
+          run: r,
+        })),
         { canPickMany: true, placeHolder: 'Runs to compare (two or more)' },
       );
       picked = items?.map((i) => i.run) ?? [];

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { listCheckpoints } from '../trainer/checkpoint/checkpoint';
+import { listCheckpoints } from '../trainer/checkpoint/files';
 import type { RunConfig } from '../trainer/config/types';
 import { parseMetrics } from '../trainer/run/metrics';
 import { RUN_FILES, type RunInfo } from '../trainer/run/runfolder';

@@ -12,7 +12,7 @@ import { createMessageConnection, StreamMessageReader, StreamMessageWriter } fro
 import { BACKEND_PREFERENCES, type BackendPreference, describeBackend, initBackend } from './backend/choose';
 import { ConfigError, type PartialConfig } from './config/config';
 import type { DatasetKind } from './config/types';
-import { METHODS } from './methods';
+import { METHOD_INFOS } from './methods/catalog';
 import { serveConnection, serveSockets } from './rpc/server';
 import { RunSession } from './session';
 import { readRunMetrics } from './train';
@@ -259,7 +259,7 @@ async function cmdServe(argv: string[]): Promise<number> {
 
 function cmdMethods(argv: string[]): number {
   const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true });
-  const infos = [...METHODS.values()].map((m) => m.info);
+  const infos = [...METHOD_INFOS.values()];
   if (values.json) {
     process.stdout.write(`${JSON.stringify(infos, null, 2)}\n`);
     return 0;

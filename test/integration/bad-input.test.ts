@@ -105,7 +105,7 @@ describe('bad input is refused clearly and loses nothing', function () {
     const header = (magic: number, dims: number[]) => {
       const b = Buffer.alloc(4 + 4 * dims.length);
       b.writeUInt32BE(magic, 0);
-      dims.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
+      for (const [i, d] of dims.entries()) b.writeUInt32BE(d, 4 + 4 * i);
       return b;
     };
     for (const [split, n] of [

@@ -62,8 +62,8 @@ describe('SimCLR learns (real CLI, wasm backend)', function () {
     const r = trainAndRead(runsDir, 'synthetic', {
       method: 'simclr-v1',
       dataset: { kind: 'synthetic', syntheticTrain: 4096, syntheticTest: 1000 },
-      training: { epochs: 3 },
-      eval: { knn: { every: 3, atStart: true } },
+      training: { epochs: 4 },
+      eval: { knn: { every: 4, atStart: true } },
     });
     const start = r.knn[0];
     const end = r.knn.at(-1)!;

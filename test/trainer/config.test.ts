@@ -1,6 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { BASE_DEFAULTS, ConfigError, configSchema, validateConfig } from '../../trainer/config/config';
 import { resolveConfig } from '../../trainer/config/resolve';
+import { METHODS } from '../../trainer/methods';
+import { METHOD_INFOS } from '../../trainer/methods/catalog';
 
 function issuesOf(fn: () => unknown): { path: string; message: string }[] {
   try {
@@ -25,9 +27,9 @@ describe('config', () => {
   it('user values override the preset, nested objects merge key by key', () => {
     const c = resolveConfig({ training: { epochs: 3 }, augment: { colorJitter: { hue: 0 } } });
     assert.equal(c.training.epochs, 3);
-    assert.equal(c.training.batchSize, 128);
+    assert.equal(c.training.batchSize, 64);
     assert.equal(c.augment.colorJitter.hue, 0);
-    assert.equal(c.augment.colorJitter.brightness, 0.4);
+    assert.equal(c.augment.colorJitter.brightness, 0.8);
   });
 
   it('names the field and the reason for bad values', () => {
@@ -73,5 +75,12 @@ describe('config', () => {
       }
     };
     walk(BASE_DEFAULTS, configSchema as Record<string, unknown>, '');
+  });
+});
+
+describe('method catalog', () => {
+  it('every implemented method has catalog metadata and vice versa', () => {
+    assert.deepEqual([...METHODS.keys()].sort(), [...METHOD_INFOS.keys()].sort());
+    for (const [id, m] of METHODS) assert.equal(m.info, METHOD_INFOS.get(id));
   });
 });

@@ -90,9 +90,8 @@ describe('optimizers', () => {
       vRef = vRef.map((v, i) => 0.9 * v + lr * trust * gd[i]);
       wRef = wRef.map((x, i) => x - vRef[i]);
     }
-    (w.arraySync() as number[]).forEach((x, i) =>
-      assert.ok(Math.abs(x - wRef[i]) < 1e-6, `${x} vs ${wRef[i]}`),
-    );
+    for (const [i, x] of (w.arraySync() as number[]).entries())
+      assert.ok(Math.abs(x - wRef[i]) < 1e-6, `${x} vs ${wRef[i]}`);
     opt.dispose();
     ps.dispose();
   });

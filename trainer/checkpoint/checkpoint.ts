@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { RunConfig } from '../config/types';
 import { writeFileAtomic } from './atomic';
+import { checkpointFileName, listCheckpoints } from './files';
 import { decodeSafetensors, encodeSafetensors, SafetensorsError, type TensorInput } from './safetensors';
 
 export const CHECKPOINT_FORMAT = 'contrastive-lab/checkpoint';
@@ -37,10 +38,6 @@ export class CheckpointError extends Error {
     super(message);
     this.name = 'CheckpointError';
   }
-}
-
-export function checkpointFileName(step: number): string {
-  return `step-${String(step).padStart(8, '0')}.safetensors`;
 }
 
 /** Reads tensors back from the backend and writes the file atomically. */
@@ -147,14 +144,4 @@ export function restoreVariables(file: string, ckpt: LoadedCheckpoint, vars: Map
   }
 }
 
-/** Checkpoint files of a run, oldest first. */
-export function listCheckpoints(runDir: string): { file: string; step: number }[] {
-  const dir = path.join(runDir, 'checkpoints');
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .map((f) => ({ f, m: /^step-(\d+)\.safetensors$/.exec(f) }))
-    .filter((x) => x.m)
-    .map((x) => ({ file: path.join(dir, x.f), step: Number(x.m![1]) }))
-    .sort((a, b) => a.step - b.step);
-}
+export { checkpointFileName, listCheckpoints };

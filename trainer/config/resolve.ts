@@ -1,4 +1,4 @@
-import { getMethod } from '../methods';
+import { getMethodInfo } from '../methods/catalog';
 import { BASE_DEFAULTS, deepMerge, type PartialConfig, validateConfig } from './config';
 import type { RunConfig } from './types';
 
@@ -10,7 +10,7 @@ export type PresetName = 'laptop' | 'paper';
  */
 export function resolveConfig(user: PartialConfig, preset: PresetName = 'laptop'): RunConfig {
   const methodId = user.method ?? BASE_DEFAULTS.method;
-  const method = getMethod(methodId);
-  const merged = deepMerge(BASE_DEFAULTS, method.info.presets[preset], user, { method: methodId });
+  const info = getMethodInfo(methodId);
+  const merged = deepMerge(BASE_DEFAULTS, info.presets[preset], user, { method: methodId });
   return validateConfig(merged);
 }

@@ -16,7 +16,7 @@ import { describeBackend } from '../backend/choose';
 import { CheckpointError } from '../checkpoint/checkpoint';
 import { ConfigError, configSchema } from '../config/config';
 import { DatasetError } from '../data/types';
-import { METHODS } from '../methods';
+import { METHOD_INFOS } from '../methods/catalog';
 import {
   type CheckpointParams,
   ErrorCodes,
@@ -87,7 +87,7 @@ export function serveConnection(
         threads: session.backend.threads,
       },
       versions: versions(),
-      methods: [...METHODS.values()].map((m) => m.info),
+      methods: [...METHOD_INFOS.values()],
       configSchema,
       run: session.snapshot(),
     })),

@@ -1,0 +1,67 @@
+/**
+ * Helpers for driving the VS Code 1.100 web workbench with playwright, and for reading the logs
+ * code-server writes when something fails.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Locator, Page } from 'playwright-core';
+import { ROOT } from './codeServer';
+
+export const SCREENSHOTS = path.join(ROOT, 'test-results', 'screenshots');
+
+/** Opens the workbench at `url` and waits until it and its extensions are up. */
+export async function openWorkbench(page: Page, url: string, timeoutMs = 90_000): Promise<void> {
+  await page.goto(url);
+  await page.locator('.monaco-workbench').waitFor({ timeout: timeoutMs });
+  // The activity bar is filled once the extension host has registered the contributed containers.
+  await page.locator('.part.activitybar').waitFor({ timeout: timeoutMs });
+}
+
+/** The activity bar entry whose label starts with `title` (e.g. "Contrastive Lab"). */
+export function activityBarEntry(page: Page, title: string): Locator {
+  return page.locator(`.part.activitybar [aria-label^="${title}"]`).first();
+}
+
+/** The header of the view `name` (e.g. "Runs") in the side bar. */
+export function viewHeader(page: Page, name: string): Locator {
+  return page.locator('.part.sidebar .pane-header', { hasText: new RegExp(`^\\s*${name}\\b`, 'i') }).first();
+}
+
+/** The pane (header and body) of the view `name` in the side bar. */
+export function viewPane(page: Page, name: string): Locator {
+  return page.locator('.part.sidebar .pane', { has: viewHeader(page, name) }).first();
+}
+
+/** Runs a command through the command palette, e.g. `Contrastive Lab: Refresh Runs`. */
+export async function runCommand(page: Page, label: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor();
+  await input.fill(`>${label}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first().waitFor();
+  await page.keyboard.press('Enter');
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+/** Concatenated extension host logs under a code-server user-data folder (for failure reports). */
+export function extensionHostLog(userDataDir: string): string {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    if (!fs.existsSync(d)) return;
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/exthost|remoteagent|Contrastive/i.test(p) && p.endsWith('.log')) {
+        out.push(`== ${path.relative(userDataDir, p)}\n${fs.readFileSync(p, 'utf8')}`);
+      }
+    }
+  };
+  walk(path.join(userDataDir, 'logs'));
+  return out.join('\n');
+}

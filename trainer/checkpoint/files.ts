@@ -1,0 +1,19 @@
+/** Checkpoint file names and listing (no TensorFlow.js: the extension imports this). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export function checkpointFileName(step: number): string {
+  return `step-${String(step).padStart(8, '0')}.safetensors`;
+}
+
+/** Checkpoint files of a run, oldest first. */
+export function listCheckpoints(runDir: string): { file: string; step: number }[] {
+  const dir = path.join(runDir, 'checkpoints');
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .map((f) => ({ f, m: /^step-(\d+)\.safetensors$/.exec(f) }))
+    .filter((x) => x.m)
+    .map((x) => ({ file: path.join(dir, x.f), step: Number(x.m![1]) }))
+    .sort((a, b) => a.step - b.step);
+}
