@@ -22,7 +22,7 @@ fs.copyFileSync('trainer/config/schema.json', path.join(out, 'config.schema.json
 
 const common = {
   bundle: true,
-  sourcemap: true,
+  sourcemap: !production,
   minify: production,
   logLevel: 'warning',
   define: { __TRAINER_VERSION__: JSON.stringify(pkg.version) },

@@ -27,9 +27,9 @@ export interface ContrastiveLabApi {
 }
 
 function runsDirectory(): string | undefined {
-  const setting = vscode.workspace.getConfiguration('contrastiveLab').get<string>('runsDirectory') || 'runs';
-  if (path.isAbsolute(setting)) return setting;
   const ws = vscode.workspace.workspaceFolders?.[0];
+  const setting = vscode.workspace.getConfiguration('contrastiveLab', ws?.uri).get<string>('runsDirectory') || 'runs';
+  if (path.isAbsolute(setting)) return setting;
   return ws ? path.join(ws.uri.fsPath, setting) : undefined;
 }
 
@@ -42,6 +42,8 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
   const statusBar = new RunStatusBar((id) => store.get(id)?.info.name ?? id);
   context.subscriptions.push(log, store, client, statusBar);
   void vscode.commands.executeCommand('setContext', 'contrastiveLab.runsGrouping', 'status');
+  // The "no runs yet" welcome shows only once the folder was read, not while it loads.
+  void vscode.commands.executeCommand('setContext', 'contrastiveLab.runsLoaded', true);
 
   const runsView = vscode.window.createTreeView('contrastiveLab.runs', {
     treeDataProvider: runs,

@@ -122,28 +122,6 @@ async function cmdTrain(argv: string[]): Promise<number> {
   out.write(`backend: ${describeBackend(backend)}\n`);
   const session = new RunSession(backend, process.argv.slice(1));
   serveSockets(session);
-  const t0 = Date.now();
-  const res = await session.start(
-    values.resume
-      ? { resumeDir: values.resume, checkpoint: values.checkpoint }
-      : { config: user, preset, runsDir: values['runs-dir'] ?? 'runs', name: values.name },
-  );
-  out.write(`run ${res.runId} -> ${res.runDir}\n`);
-  if (res.socket) out.write(`attach: ${res.socket}\n`);
-
-  let interrupts = 0;
-  const onSignal = () => {
-    interrupts++;
-    if (interrupts > 1) {
-      out.write('\nsecond interrupt: exiting without a final checkpoint\n');
-      process.exit(130);
-    }
-    out.write('\nstopping after this step (checkpoint follows); press Ctrl-C again to abort\n');
-    session.stop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
   const tty = out.isTTY && !values.quiet;
   const bar = tty
     ? new SingleBar({
@@ -188,6 +166,28 @@ async function cmdTrain(argv: string[]): Promise<number> {
       );
     }
   });
+
+  const t0 = Date.now();
+  const res = await session.start(
+    values.resume
+      ? { resumeDir: values.resume, checkpoint: values.checkpoint }
+      : { config: user, preset, runsDir: values['runs-dir'] ?? 'runs', name: values.name },
+  );
+  out.write(`run ${res.runId} -> ${res.runDir}\n`);
+  if (res.socket) out.write(`attach: ${res.socket}\n`);
+
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts > 1) {
+      out.write('\nsecond interrupt: exiting without a final checkpoint\n');
+      process.exit(130);
+    }
+    out.write('\nstopping after this step (checkpoint follows); press Ctrl-C again to abort\n');
+    session.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const result = await session.done;
   if (bar && barStarted) bar.stop();

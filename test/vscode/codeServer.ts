@@ -86,12 +86,13 @@ export const DEFAULT_SETTINGS: Record<string, unknown> = {
 };
 
 const live = new Set<ChildProcess>();
+/** Signals code-server's whole process group (server, extension host, pty host, watchers). */
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined) return;
   try {
     process.kill(-child.pid, signal);
   } catch {
-    // already gone
+    // the group is gone
   }
 }
 // Last resort if the test process exits without calling stop(): never leave a server behind.
@@ -128,7 +129,10 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
       // An unpacked extension folder: VS Code picks up folders in the extensions folder on its first
       // start (and records them in extensions.json), as if installed from a .vsix.
       const pkg = JSON.parse(fs.readFileSync(path.join(ext, 'package.json'), 'utf8'));
-      fs.symlinkSync(path.resolve(ext), path.join(extensionsDir, `${pkg.publisher}.${pkg.name}-${pkg.version}`));
+      fs.symlinkSync(
+        path.resolve(ext),
+        path.join(extensionsDir, `${pkg.publisher}.${pkg.name}-${pkg.version}`),
+      );
     } else {
       execFileSync(process.execPath, [entry, ...base, '--install-extension', ext], {
         env,
@@ -164,10 +168,10 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
     live.add(c);
     c.stdout!.on('data', (d) => (out += d));
     c.stderr!.on('data', (d) => (out += d));
-    c.on('exit', () => live.delete(c));
     if (await waitHealthy(port, c, 30_000)) child = c;
     else {
       killGroup(c, 'SIGKILL');
+      live.delete(c);
       if (!/EADDRINUSE/.test(out)) throw new Error(`code-server did not become healthy:\n${out}`);
     }
   }
@@ -197,21 +201,14 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
 }
 
 async function stopGroup(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    killGroup(child, 'SIGKILL'); // the leader is gone; its group (extension host, pty host) may not be
-    return;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    killGroup(child, 'SIGTERM');
+    const timer = new Promise<void>((r) => setTimeout(r, 5000).unref());
+    await Promise.race([exited, timer]);
   }
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  killGroup(child, 'SIGTERM');
-  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref());
-  await Promise.race([exited, timer]);
+  // Whatever is left of the group (the leader may be gone while its extension host is not).
   killGroup(child, 'SIGKILL');
-  // Children of the group (extension host, file watcher) may outlive the leader by a moment.
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // none left
-  }
   live.delete(child);
 }
 

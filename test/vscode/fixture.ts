@@ -67,3 +67,22 @@ export function makeWorkspace(prefix = 'cl-vscode-ws-'): Workspace {
   });
   return { dir, runsDir, runs, dispose: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
+
+/**
+ * Packages the extension as users get it (`vsce package --no-dependencies`, honouring
+ * .vscodeignore) into `outDir`; returns the .vsix path. Build first (ensureBuilt).
+ */
+export function packageVsix(outDir: string): string {
+  const vsix = path.join(outDir, 'contrastive-lab.vsix');
+  const vsce = path.join(ROOT, 'node_modules', '.bin', 'vsce');
+  const r = spawnSync(vsce, ['package', '--no-dependencies', '--allow-missing-repository', '--out', vsix], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'], // a prompt fails instead of waiting
+    timeout: 120_000,
+  });
+  if (r.status !== 0 || !fs.existsSync(vsix)) {
+    throw new Error(`vsce package failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return vsix;
+}

@@ -3,7 +3,7 @@
  * host (code-server 4.100.3 = VS Code 1.100.3), with this repository loaded as the extension under
  * development, on a workspace whose runs/ folder holds real runs from the real trainer.
  *
- * 1. builds dist/ (unless CL_SKIP_BUILD) and bundles the suite with esbuild into dist/test/vscode/
+ * 1. builds dist/ (unless CL_SKIP_BUILD) and bundles the suite with esbuild into dist/test/vscode/run-<pid>/
  * 2. trains the fixture workspace (fixture.ts) and starts code-server on it (codeServer.ts)
  * 3. opens the workbench in headless chromium with the `payload` URL parameter
  *    (extensionDevelopmentPath = repo root, extensionTestsPath = the bundled suite); the workbench
@@ -24,7 +24,9 @@ import { ensureBuilt, makeWorkspace } from './fixture';
 import { extensionHostLog, SCREENSHOTS } from './workbench';
 
 const SUITE_SRC = path.join(__dirname, 'suite');
-const SUITE_OUT = path.join(ROOT, 'dist', 'test', 'vscode');
+// One folder per run, so concurrent runs in the same tree do not delete each other's bundle. It must
+// stay inside the repository: the bundle requires mocha from the repository's node_modules.
+const SUITE_OUT = path.join(ROOT, 'dist', 'test', 'vscode', `run-${process.pid}`);
 
 async function bundleSuite(): Promise<string> {
   fs.rmSync(SUITE_OUT, { recursive: true, force: true });
@@ -86,9 +88,17 @@ async function main(): Promise<number> {
     workspace: ws.dir,
     env: {
       CL_VSCODE_REPORT: report,
-      CL_VSCODE_FIXTURE: JSON.stringify({ workspace: ws.dir, runsDir: ws.runsDir, runs: Object.fromEntries(ws.runs) }),
+      CL_VSCODE_FIXTURE: JSON.stringify({
+        workspace: ws.dir,
+        runsDir: ws.runsDir,
+        runs: Object.fromEntries(ws.runs),
+      }),
       ...(process.env.CL_VSCODE_GREP ? { CL_VSCODE_GREP: process.env.CL_VSCODE_GREP } : {}),
     },
+  }).catch((e) => {
+    ws.dispose();
+    fs.rmSync(SUITE_OUT, { recursive: true, force: true });
+    throw e;
   });
   console.log(`vscode: code-server ${cs.origin} healthy (${elapsed(t0)})`);
 
@@ -102,6 +112,7 @@ async function main(): Promise<number> {
     await browser?.close();
     await cs.stop(keep);
     if (!keep) {
+      fs.rmSync(SUITE_OUT, { recursive: true, force: true });
       ws.dispose();
       fs.rmSync(report, { force: true });
     }

@@ -22,14 +22,37 @@ export function activityBarEntry(page: Page, title: string): Locator {
   return page.locator(`.part.activitybar [aria-label^="${title}"]`).first();
 }
 
+function headerText(name: string): RegExp {
+  return new RegExp(`^\\s*${name}\\b`, 'i');
+}
+
 /** The header of the view `name` (e.g. "Runs") in the side bar. */
 export function viewHeader(page: Page, name: string): Locator {
-  return page.locator('.part.sidebar .pane-header', { hasText: new RegExp(`^\\s*${name}\\b`, 'i') }).first();
+  return page.locator('.part.sidebar .pane-header', { hasText: headerText(name) }).first();
 }
 
 /** The pane (header and body) of the view `name` in the side bar. */
 export function viewPane(page: Page, name: string): Locator {
-  return page.locator('.part.sidebar .pane', { has: viewHeader(page, name) }).first();
+  // `has` is matched inside each pane, so its locator must not repeat the `.part.sidebar` prefix.
+  return page
+    .locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: headerText(name) }) })
+    .first();
+}
+
+/** The rows of a tree view, e.g. `treeRows(page, 'Runs', 'tiny-a')`. */
+export function treeRows(page: Page, view: string, hasText?: string | RegExp): Locator {
+  return viewPane(page, view).locator('.monaco-list-row', hasText === undefined ? {} : { hasText });
+}
+
+/** The row of a tree view whose label (not description) is exactly `label`. */
+export function treeRow(page: Page, view: string, label: string | RegExp): Locator {
+  const exact =
+    typeof label === 'string'
+      ? new RegExp(`^\\s*${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`)
+      : label;
+  return treeRows(page, view)
+    .filter({ has: page.locator('.label-name', { hasText: exact }) })
+    .first();
 }
 
 /** Runs a command through the command palette, e.g. `Contrastive Lab: Refresh Runs`. */

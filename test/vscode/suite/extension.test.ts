@@ -32,7 +32,9 @@ describe('extension', () => {
   });
 
   it('registers every command declared in contributes.commands', async () => {
-    const declared = ((extension().packageJSON.contributes as Contributes).commands ?? []).map((c) => c.command);
+    const declared = ((extension().packageJSON.contributes as Contributes).commands ?? []).map(
+      (c) => c.command,
+    );
     assert.ok(declared.length > 0, 'package.json declares commands');
     const registered = new Set(await vscode.commands.getCommands(true));
     const missing = declared.filter((c) => !registered.has(c));

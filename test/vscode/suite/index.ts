@@ -4,7 +4,7 @@
  * with the real `vscode` module. Resolves when all pass, rejects otherwise; the workbench turns that
  * into `codeAutomationExit(0 | 1)`.
  *
- * Built by runSuite.ts with esbuild into dist/test/vscode/ (`vscode` and `mocha` stay external;
+ * Built by runSuite.ts with esbuild into dist/test/vscode/run-<pid>/ (`vscode`, `mocha` external;
  * mocha is required from the repository's node_modules at run time).
  *
  * Environment (set by runSuite.ts on code-server, inherited by the extension host):
@@ -25,7 +25,13 @@ export function run(): Promise<void> {
       fs.appendFileSync(report, `${format(...args)}\n`);
     };
   }
-  const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 60_000, reporter: 'spec' });
+  const mocha = new Mocha({ ui: 'bdd', timeout: 60_000, reporter: 'spec' });
+  // The report goes to a file and the workbench log: no escape codes. (`color: false` in the options
+  // is ignored by mocha, and its ✔/✖ symbols come colored from log-symbols when CI=true.)
+  const Base = Mocha.reporters.Base;
+  Base.useColors = false;
+  Base.symbols.ok = '✔';
+  Base.symbols.err = '✖';
   if (process.env.CL_VSCODE_GREP) mocha.grep(new RegExp(process.env.CL_VSCODE_GREP));
   for (const f of fs.readdirSync(__dirname).sort()) {
     if (f.endsWith('.test.js')) mocha.addFile(path.join(__dirname, f));
