@@ -28,7 +28,8 @@ export interface ContrastiveLabApi {
 
 function runsDirectory(): string | undefined {
   const ws = vscode.workspace.workspaceFolders?.[0];
-  const setting = vscode.workspace.getConfiguration('contrastiveLab', ws?.uri).get<string>('runsDirectory') || 'runs';
+  const setting =
+    vscode.workspace.getConfiguration('contrastiveLab', ws?.uri).get<string>('runsDirectory') || 'runs';
   if (path.isAbsolute(setting)) return setting;
   return ws ? path.join(ws.uri.fsPath, setting) : undefined;
 }

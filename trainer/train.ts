@@ -149,6 +149,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     model.loss(views, { step: 0, epoch: 0, totalSteps });
   });
   model.store.dryRun = false;
+  model.afterInit?.();
   const params = model.store.trainable();
   const optimizer = new Optimizer(config.optimizer, params);
   logger.info(
@@ -235,7 +236,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const lr = learningRate(step, peakLr, config.schedule, spe, totalSteps);
 
       const views = Array.from({ length: model.views }, (_, v) =>
-        augmentBatch(data.train, indices, config.augment, rngFor(config.seed, 'augment', step, v)),
+        augmentBatch(
+          data.train,
+          indices,
+          model.viewAugment ? model.viewAugment(config.augment, v) : config.augment,
+          rngFor(config.seed, 'augment', step, v),
+        ),
       );
       let extra: Record<string, tf.Scalar> = {};
       const { value, grads } = tf.variableGrads(
@@ -246,7 +252,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         },
         params.map((p) => p.variable),
       );
-      optimizer.apply(params, grads, lr);
+      optimizer.apply(params, grads, lr, peakLr);
+      model.afterStep?.({ step, epoch, totalSteps });
       const lossValue = (await value.data())[0];
       for (const [k, t] of Object.entries(extra)) extraSums[k] = (extraSums[k] ?? 0) + (await t.data())[0];
       tf.dispose([value, ...Object.values(grads), ...views, ...Object.values(extra)]);

@@ -102,11 +102,24 @@ export interface SimclrParams {
   temperature: number;
 }
 
+/** Hyper-parameters other methods use; each method reads the ones it needs. */
+export interface MethodParams {
+  temperature?: number;
+  queueSize?: number;
+  momentum?: number;
+  momentumSchedule?: 'constant' | 'cosine';
+  shuffleBn?: 'none' | 'groups';
+  bnGroups?: number;
+  predictorHidden?: number;
+  stopGradient?: boolean;
+  fixPredictorLr?: boolean;
+}
+
 export interface RunConfig {
   version: 1;
   method: string;
   /** Method-specific hyper-parameters; their schema depends on `method`. */
-  params: SimclrParams & Record<string, unknown>;
+  params: MethodParams & SimclrParams;
   seed: number;
   dataset: DatasetConfig;
   encoder: EncoderConfig;

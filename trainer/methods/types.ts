@@ -27,7 +27,7 @@ export interface MethodInfo {
 }
 
 import type * as tf from '@tensorflow/tfjs-core';
-import type { RunConfig } from '../config/types';
+import type { AugmentConfig, RunConfig } from '../config/types';
 import type { Normalization } from '../models/encoders';
 import type { ParamStore } from '../models/params';
 
@@ -50,6 +50,18 @@ export interface MethodModel {
   loss(views: tf.Tensor4D[], ctx: StepContext): { loss: tf.Scalar; extra: Record<string, tf.Scalar> };
   /** Backbone features (before any head) in eval mode, used by kNN and linear probes. */
   features(x: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * Called once after every parameter exists (after a dry forward pass) and before training or
+   * restoring a checkpoint: e.g. copy the online network into its EMA target.
+   */
+  afterInit?(): void;
+  /**
+   * Called after each optimizer step, outside the gradient tape: EMA target updates (BYOL, DINO),
+   * queue or memory-bank writes (MoCo, InstDisc), centre updates. Must not leak tensors.
+   */
+  afterStep?(ctx: StepContext): void;
+  /** Per-view augmentation (asymmetric recipes such as BYOL's blur/solarize); default: the config's. */
+  viewAugment?(base: AugmentConfig, view: number): AugmentConfig;
 }
 
 export interface Method {

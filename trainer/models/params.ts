@@ -16,6 +16,8 @@ export interface Param {
   name: string;
   variable: tf.Variable;
   role: ParamRole;
+  /** Trained at the peak learning rate throughout (SimSiam's --fix-pred-lr for the predictor). */
+  fixedLr?: boolean;
 }
 
 export type Init =
@@ -60,6 +62,8 @@ export class ParamStore {
   readonly buffers = new Map<string, tf.Variable>();
   /** While true, layers create parameters but leave buffers (running statistics) unchanged. */
   dryRun = false;
+  /** Name prefixes of parameters that no optimizer updates (EMA targets, frozen layers). */
+  private readonly frozen: string[] = [];
 
   constructor(private readonly seed: number) {}
 
@@ -68,7 +72,7 @@ export class ParamStore {
     const existing = this.params.get(name);
     if (existing) return existing.variable;
     const values = fill(shape, init, rngFor(this.seed, 'init', name));
-    const variable = toVariable(values, shape, true, `${this.uid}/${name}`);
+    const variable = toVariable(values, shape, !this.isFrozen(name), `${this.uid}/${name}`);
     this.params.set(name, { name, variable, role });
     return variable;
   }
@@ -82,7 +86,24 @@ export class ParamStore {
     return v;
   }
 
+  /**
+   * Parameters under `prefix` are saved with the model but never given to the optimizer: EMA
+   * target networks (MoCo's key encoder, BYOL's target) and frozen layers.
+   */
+  freeze(prefix: string): void {
+    this.frozen.push(prefix);
+  }
+
+  isFrozen(name: string): boolean {
+    return this.frozen.some((f) => name.startsWith(f));
+  }
+
   trainable(): Param[] {
+    return [...this.params.values()].filter((p) => !this.isFrozen(p.name));
+  }
+
+  /** Every parameter, frozen ones included. */
+  allParams(): Param[] {
     return [...this.params.values()];
   }
 
@@ -94,9 +115,10 @@ export class ParamStore {
     return m;
   }
 
+  /** Trainable parameter count (frozen copies such as EMA targets excluded). */
   countParameters(): number {
     let n = 0;
-    for (const p of this.params.values()) n += p.variable.size;
+    for (const p of this.trainable()) n += p.variable.size;
     return n;
   }
 

@@ -30,13 +30,17 @@ export class Optimizer {
     return this.cfg.excludeBiasAndNorm && p.role !== 'weight';
   }
 
-  /** Applies one update with learning rate `lr`. `grads` is keyed by variable name. */
-  apply(params: Param[], grads: Record<string, tf.Tensor>, lr: number): void {
+  /**
+   * Applies one update with learning rate `lr` (`fixedLr` for parameters marked `fixedLr`).
+   * `grads` is keyed by variable name.
+   */
+  apply(params: Param[], grads: Record<string, tf.Tensor>, scheduledLr: number, fixedLr = scheduledLr): void {
     const { momentum, weightDecay, kind, trustCoefficient } = this.cfg;
     tf.tidy(() => {
       for (const p of params) {
         const g0 = grads[p.variable.name];
         if (!g0) continue;
+        const lr = p.fixedLr ? fixedLr : scheduledLr;
         const w = p.variable;
         const slot = this.slots.get(p.name)!;
         const excluded = this.excluded(p);
