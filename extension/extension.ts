@@ -115,7 +115,9 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
       onDidChangeRunning: store.onDidChange,
       describeMethod: (id) => {
         const m = methods.all().find((x) => x.id === id);
-        return m ? { name: m.name, paper: m.paper, year: m.year, keyIdea: m.keyIdea } : undefined;
+        return m
+          ? { name: m.name, paper: m.paper, year: m.year, keyIdea: m.keyIdea, paramKeys: m.paramKeys }
+          : undefined;
       },
     }),
     ChartsPanel.registerSerializer(context, (ids) =>

@@ -186,15 +186,29 @@ export class MetricsTail extends EventEmitter<MetricsTailEvents> {
  */
 export class RowsByStep {
   readonly rows: MetricRow[] = [];
+  /**
+   * Identity of a row: its step and the metrics it carries. The trainer writes several rows per
+   * step (the training row, then a kNN row at an epoch's end), so the step alone is not enough.
+   */
+  private readonly seen = new Set<string>();
 
-  /** Adds the rows whose step is new and returns exactly those, in the order they were added. */
+  private static key(r: MetricRow): string {
+    const names: string[] = [];
+    for (const k in r) if (k !== 'step' && k !== 'epoch' && k !== 'time') names.push(k);
+    return `${r.step}|${names.sort().join(',')}`;
+  }
+
+  /** Adds the rows not seen before and returns exactly those, in the order they were added. */
   add(rows: readonly MetricRow[]): MetricRow[] {
     const added: MetricRow[] = [];
     const all = this.rows;
     for (const r of rows) {
       if (typeof r?.step !== 'number' || !Number.isFinite(r.step)) continue;
+      const key = RowsByStep.key(r);
+      if (this.seen.has(key)) continue;
+      this.seen.add(key);
       const n = all.length;
-      if (n === 0 || r.step > all[n - 1].step) {
+      if (n === 0 || r.step >= all[n - 1].step) {
         all.push(r);
         added.push(r);
         continue;
@@ -204,10 +218,9 @@ export class RowsByStep {
       let hi = n;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        if (all[mid].step < r.step) lo = mid + 1;
+        if (all[mid].step <= r.step) lo = mid + 1;
         else hi = mid;
       }
-      if (lo < n && all[lo].step === r.step) continue;
       all.splice(lo, 0, r);
       added.push(r);
     }
@@ -216,5 +229,6 @@ export class RowsByStep {
 
   clear(): void {
     this.rows.length = 0;
+    this.seen.clear();
   }
 }

@@ -545,4 +545,18 @@ describe('charts: MetricsTail', () => {
     log.clear();
     assert.equal(log.add([mk(10, 3)]).length, 1);
   });
+
+  it('RowsByStep keeps a kNN row that shares its step with the training row', () => {
+    // The trainer writes {step 78, loss} then {step 78, knn_top1} at an epoch's end.
+    const log = new RowsByStep();
+    const train: MetricRow = { step: 78, epoch: 1, time: 1, loss: 4.5 };
+    const knn: MetricRow = { step: 78, epoch: 1, time: 2, knn_top1: 0.25 };
+    assert.equal(log.add([train, knn]).length, 2);
+    // The same rows arriving again by the other path are duplicates.
+    assert.equal(log.add([{ ...knn }, { ...train }]).length, 0);
+    assert.deepEqual(
+      log.rows.map((r) => Object.keys(r).at(-1)),
+      ['loss', 'knn_top1'],
+    );
+  });
 });

@@ -59,7 +59,20 @@ describe('config editor: form model', () => {
       ],
     );
     const ids = (title: string) => model.groups.find((g) => g.title === title)!.fields.map((f) => f.id);
-    assert.deepEqual(ids('Method'), ['method', 'params.temperature']);
+    // Every params key of the schema without a method filter...
+    assert.ok(ids('Method').includes('params.queueSize'));
+    // ...only the method's own (SimCLR: temperature) with one, plus any key the document sets.
+    const simclr = buildFormModel(configSchema, full(), defaults, ['temperature']);
+    const idsOf = (m: typeof simclr, title: string) =>
+      m.groups.find((g) => g.title === title)!.fields.map((f) => f.id);
+    assert.deepEqual(idsOf(simclr, 'Method'), ['method', 'params.temperature']);
+    const withQueue = buildFormModel(
+      configSchema,
+      { ...full(), params: { temperature: 0.5, queueSize: 64 } },
+      defaults,
+      ['temperature'],
+    );
+    assert.deepEqual(idsOf(withQueue, 'Method'), ['method', 'params.temperature', 'params.queueSize']);
     assert.deepEqual(ids('Evaluation (kNN)'), [
       'eval.knn.every',
       'eval.knn.k',

@@ -19,6 +19,8 @@ export interface MethodInfo {
   year: number;
   family: MethodFamily;
   keyIdea: string;
+  /** Keys of `params` this method reads (the config form shows these). */
+  paramKeys: string[];
   positives: string;
   negatives: string;
   /** Official defaults, and the same recipe scaled to a CPU in minutes (scaling written down). */

@@ -197,7 +197,13 @@ function groupOf(path: string[]): { group: string; root: string[] } {
  * Builds the form for `config` (null when the document does not parse: every field then shows
  * its default). `defaults` is what the trainer falls back to, e.g. BASE_DEFAULTS.
  */
-export function buildFormModel(schema: unknown, config: JsonObject | null, defaults: JsonObject): FormModel {
+export function buildFormModel(
+  schema: unknown,
+  config: JsonObject | null,
+  defaults: JsonObject,
+  /** The method's own `params` keys: others are shown only when the document sets them. */
+  paramKeys?: readonly string[],
+): FormModel {
   const root = schema as RootSchema;
   const knownPaths = new Set<string>();
   const leaves: { field: FormField; root: string[] }[] = [];
@@ -217,6 +223,7 @@ export function buildFormModel(schema: unknown, config: JsonObject | null, defau
     const kind = kindOf(n);
     if (!kind || n.const !== undefined) return;
     const inDoc = valueAt(config, path);
+    if (paramKeys && path[0] === 'params' && !paramKeys.includes(path[1]) && inDoc === undefined) return;
     const dflt = valueAt(defaults, path);
     const description = n.description ?? '';
     const { root: groupRoot } = groupOf(path);

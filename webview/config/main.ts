@@ -321,7 +321,7 @@ class ConfigForm {
 
   render(state: ConfigStateMessage) {
     this.state = state;
-    const model = buildFormModel(schema, state.config, state.defaults);
+    const model = buildFormModel(schema, state.config, state.defaults, state.method?.paramKeys);
     if (!this.model) this.build(model);
     this.model = model;
 

@@ -13,6 +13,8 @@ export interface ConfigMethodSummary {
   paper: string;
   year: number;
   keyIdea: string;
+  /** The method's hyper-parameters (keys of `params`): the form shows these. */
+  paramKeys: string[];
 }
 
 /** The document as the form should show it; sent on open, on `ready` and after every change. */

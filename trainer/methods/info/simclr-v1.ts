@@ -11,6 +11,7 @@ export const simclrV1Info: MethodInfo = {
   family: 'end-to-end',
   keyIdea:
     'Strong augmentations, an MLP projection head and a large batch: each view must pick out its partner among all other views of the batch (NT-Xent).',
+  paramKeys: ['temperature'],
   positives: 'the other augmented view of the same image',
   negatives: 'the 2B-2 other views in the batch',
   presets: {
