@@ -61,6 +61,7 @@ export class ConfigEditorProvider implements vscode.CustomTextEditorProvider {
     webview.html = this.html(webview);
 
     let runName = await readRunName(document.uri);
+    let lastRunning = this.opts.isRunning?.(document.uri) ?? false;
     const post = () => void webview.postMessage(this.state(document, runName));
 
     const subs: vscode.Disposable[] = [
@@ -71,8 +72,15 @@ export class ConfigEditorProvider implements vscode.CustomTextEditorProvider {
     ];
     if (this.opts.onDidChangeRunning) {
       subs.push(
+        // Run-store changes arrive with every metrics line of any training run: re-send the state
+        // only when what the form shows about the run (its name, running or not) changed, so a
+        // user typing in a field is never interrupted by an unrelated update.
         this.opts.onDidChangeRunning(async () => {
-          runName = await readRunName(document.uri);
+          const name = await readRunName(document.uri);
+          const running = this.opts.isRunning?.(document.uri) ?? false;
+          if (name === runName && running === lastRunning) return;
+          runName = name;
+          lastRunning = running;
           post();
         }),
       );

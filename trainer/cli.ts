@@ -237,6 +237,10 @@ async function cmdServe(argv: string[]): Promise<number> {
     setTimeout(() => process.exit(0), 50);
   };
   const stopServing = serveConnection(conn, session, { onShutdown: () => void exitWhenIdle() });
+  // One trainer process per run: once its run has ended, the process goes.
+  session.on('status', (p) => {
+    if (p.status === 'completed' || p.status === 'stopped' || p.status === 'failed') void exitWhenIdle();
+  });
   // The client went away (window reloaded, editor closed): a run keeps going and can be
   // re-attached through its socket; an idle trainer exits. Writes to the dead pipe are dropped,
   // never allowed to crash the run or block it on a full pipe.

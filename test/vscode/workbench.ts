@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Locator, Page } from 'playwright-core';
+import type { FrameLocator, Locator, Page } from 'playwright-core';
 import { ROOT } from './codeServer';
 
 export const SCREENSHOTS = path.join(ROOT, 'test-results', 'screenshots');
@@ -87,4 +87,42 @@ export function extensionHostLog(userDataDir: string): string {
   };
   walk(path.join(userDataDir, 'logs'));
   return out.join('\n');
+}
+
+/**
+ * The content of the webview the user sees now (a custom editor or a panel such as the charts).
+ * Every webview is two iframes deep (`iframe.webview` > `#active-frame`), and hidden webviews keep
+ * their iframes, so the visible outer one is picked.
+ */
+export function activeWebview(page: Page): FrameLocator {
+  return page
+    .locator('iframe.webview.ready')
+    .filter({ visible: true })
+    .first()
+    .contentFrame()
+    .locator('#active-frame')
+    .contentFrame();
+}
+
+/** The editor tab whose label is `label` (e.g. `config.json`, `Charts: my-run`). */
+export function editorTab(page: Page, label: string | RegExp): Locator {
+  return page.locator('.part.editor .tabs-container .tab', { hasText: label }).first();
+}
+
+/** Clicks an inline action (the icon shown on hover) of a tree row, e.g. "New Run from This Method". */
+export async function clickInlineAction(row: Locator, title: string): Promise<void> {
+  await row.hover();
+  const action = row.locator(`.actions [aria-label="${title}"]`).first();
+  await action.waitFor({ state: 'visible' });
+  await action.click();
+}
+
+/** The quick input (command palette, quick pick, input box) and its text field. */
+export function quickInput(page: Page): { widget: Locator; input: Locator; rows: Locator } {
+  const widget = page.locator('.quick-input-widget');
+  return {
+    widget,
+    input: widget.locator('input').first(),
+    rows: widget.locator('.quick-input-list .monaco-list-row'),
+  };
 }

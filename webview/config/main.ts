@@ -223,10 +223,9 @@ class FieldView {
     // Leave alone what the user is typing when it already means the document's value (the echo
     // of their own edit) or is a rejected entry they are fixing; rewriting it would move the caret.
     if (this.inputError !== null) return;
-    if (hasFocus(tf)) {
-      const typed = coerceInput(f, tf.value);
-      if (typed.ok && 'value' in typed && same(typed.value, f.value)) return;
-    }
+    // While the user is typing in this field, the document only echoes their own edits (or an
+    // older value): never replace the text under their caret.
+    if (hasFocus(tf)) return;
     if (tf.value !== text) tf.value = text;
   }
 }

@@ -1,0 +1,153 @@
+/**
+ * Starting and stopping runs through the extension's commands, with the real trainer process the
+ * extension spawns (`dist/trainer.js serve`, JSON-RPC): a short run to completion, and a long run
+ * stopped cooperatively (finish the step, write a checkpoint, exit).
+ */
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import {
+  api,
+  checkpointFiles,
+  createQueuedRun,
+  findRunInTree,
+  fixture,
+  metricRows,
+  readRunJson,
+  removeRun,
+  TINY,
+  waitFor,
+  waitForStatus,
+  waitForValue,
+} from './helpers';
+
+describe('run lifecycle', () => {
+  const made: string[] = [];
+
+  after(async () => {
+    // Charts panels of these runs first, then the run folders (a trainer still running is ended).
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    for (const dir of made) await removeRun(dir);
+    const { store } = await api();
+    await waitFor('the removed runs to leave the store', () => made.every((d) => !store.byDir(d)), 10_000);
+  });
+
+  async function queued(name: string, epochs: number): Promise<string> {
+    const { store } = await api();
+    const dir = createQueuedRun(fixture().runsDir, name, { ...TINY, training: { epochs, batchSize: 16 } });
+    made.push(dir);
+    // The commands take a run folder the store knows: wait for its file watcher.
+    await waitFor(`the store to list ${name}`, () => store.byDir(dir)?.status === 'queued', 10_000);
+    return dir;
+  }
+
+  it('Start Run trains a queued run to completion: checkpoints, metrics, tree', async function () {
+    this.timeout(150_000);
+    const dir = await queued('life-short', 2);
+    assert.equal(readRunJson(dir).status, 'queued');
+
+    await vscode.commands.executeCommand('contrastiveLab.startRun', dir);
+    const info = await waitForStatus(dir, ['completed', 'failed', 'stopped'], 120_000);
+    assert.equal(info.status, 'completed', info.error);
+    assert.equal(info.step, 8, '2 epochs of 4 steps');
+    assert.ok(info.backend, 'the backend is recorded in run.json');
+    assert.ok(info.endedAt);
+
+    assert.deepEqual(checkpointFiles(dir).sort(), ['step-00000004.safetensors', 'step-00000008.safetensors']);
+    const rows = metricRows(dir);
+    const losses = rows.filter((r) => typeof r.loss === 'number');
+    assert.equal(losses.length, 8, 'one loss row per step');
+    assert.ok(
+      losses.every((r) => Number.isFinite(r.loss)),
+      'finite losses',
+    );
+    assert.ok(
+      rows.some((r) => typeof r.knn_top1 === 'number'),
+      'a kNN evaluation row',
+    );
+
+    const shown = await waitForValue(
+      'life-short under "completed" in the Runs tree',
+      async () => {
+        const f = await findRunInTree('life-short');
+        return f?.group === 'completed' && f.run.children.length === 2 ? f : undefined;
+      },
+      15_000,
+    );
+    assert.equal(shown.run.contextValue, 'run:completed');
+    assert.match(shown.run.description, /loss \d/);
+
+    // Starting opened the run's live charts next to the editor.
+    const chartsTab = vscode.window.tabGroups.all
+      .flatMap((g) => g.tabs)
+      .find((t) => t.input instanceof vscode.TabInputWebview && /charts/i.test(t.input.viewType));
+    assert.ok(chartsTab, 'a charts panel is open');
+    assert.match(chartsTab.label, /life-short/);
+  });
+
+  it('Stop Run stops a long run cooperatively: stopped, with a checkpoint', async function () {
+    this.timeout(150_000);
+    const { client, store } = await api();
+    const dir = await queued('life-long', 200);
+    const runId = path.basename(dir);
+
+    await vscode.commands.executeCommand('contrastiveLab.startRun', dir);
+    await waitForStatus(dir, ['running'], 60_000);
+    // Live progress over JSON-RPC, not just files.
+    const p = await waitForValue(
+      'progress notifications with a step > 1',
+      () => {
+        const pr = client.progress.get(runId);
+        return pr && pr.step > 1 ? pr : undefined;
+      },
+      60_000,
+    );
+    assert.ok(p.epoch >= 0);
+    assert.ok(client.isLive(runId), 'the client holds a live connection to the run');
+    await waitFor(
+      'the tree to show it running',
+      async () => (await findRunInTree('life-long'))?.group === 'running',
+    );
+
+    await vscode.commands.executeCommand('contrastiveLab.stopRun', dir);
+    const info = await waitForStatus(dir, ['stopped', 'completed', 'failed'], 60_000);
+    assert.equal(info.status, 'stopped', info.error);
+    assert.ok((info.step ?? 0) < 200 * 4, 'stopped long before the end');
+    assert.equal(info.pid, undefined, 'the trainer let go of the run');
+    const ckpts = checkpointFiles(dir);
+    assert.ok(ckpts.length >= 1, 'a checkpoint written on stop');
+    assert.ok(
+      ckpts.includes(`step-${String(info.step).padStart(8, '0')}.safetensors`),
+      `a checkpoint at the stop step ${info.step}: ${ckpts.join(', ')}`,
+    );
+    await waitFor('the client to forget its progress', () => !client.progress.has(runId), 15_000);
+
+    const shown = await waitForValue('life-long under "stopped" in the Runs tree', async () => {
+      const f = await findRunInTree('life-long');
+      return f?.group === 'stopped' && f.run.children.length >= 1 ? f : undefined;
+    });
+    assert.equal(shown.run.contextValue, 'run:stopped');
+    assert.equal(store.byDir(dir)?.status, 'stopped');
+  });
+
+  // One trainer process per run: it must not linger (idle, TensorFlow.js loaded) after its run.
+  it('the trainer process of a run exits once the run ended', async function () {
+    this.timeout(150_000);
+    const { client } = await api();
+    const dir = await queued('life-exit', 2);
+    await vscode.commands.executeCommand('contrastiveLab.startRun', dir);
+    const { pid } = await waitForStatus(dir, ['running', 'completed'], 60_000);
+    await waitForStatus(dir, ['completed'], 120_000);
+    await waitFor('the client to let go of the run', () => !client.isLive(path.basename(dir)), 15_000);
+    if (pid) {
+      await waitFor('the trainer process to exit', () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+    }
+  });
+});
