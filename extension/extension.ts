@@ -10,6 +10,7 @@ import { METHOD_INFOS } from '../trainer/methods/catalog';
 import type { MethodInfo } from '../trainer/methods/types';
 import { createRunFolder, RUN_FILES, readRunConfig, updateRunInfo } from '../trainer/run/runfolder';
 import { ChartsPanel } from './chartsPanel';
+import { CheckpointEditorProvider } from './checkpointEditor';
 import { ConfigEditorProvider } from './configEditor';
 import { installGpuBackend } from './gpuBackend';
 import { MethodsTree, methodMarkdown } from './methodsTree';
@@ -103,6 +104,7 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
   attachLive();
   context.subscriptions.push(store.onDidChange((r) => (r === undefined ? attachLive() : undefined)));
 
+  context.subscriptions.push(CheckpointEditorProvider.register(context, { log }));
   context.subscriptions.push(
     ConfigEditorProvider.register(context, {
       onStart: async (uri) => {

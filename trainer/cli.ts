@@ -12,6 +12,7 @@ import { createMessageConnection, StreamMessageReader, StreamMessageWriter } fro
 import { BACKEND_PREFERENCES, type BackendPreference, describeBackend, initBackend } from './backend/choose';
 import { ConfigError, type PartialConfig } from './config/config';
 import type { DatasetKind } from './config/types';
+import { inspectMain } from './inspect/worker';
 import { METHOD_INFOS } from './methods/catalog';
 import { serveConnection, serveSockets } from './rpc/server';
 import { RunSession } from './session';
@@ -27,6 +28,9 @@ Usage:
   contrastive-lab train --resume RUN_DIR [--checkpoint FILE]
   contrastive-lab serve            JSON-RPC on stdio (used by the VS Code extension)
   contrastive-lab methods [--json] List the methods with their metadata and presets
+  contrastive-lab inspect FILE [--json] [--diff OTHER] [--bins N]
+                                   Tensors, stats and metadata of a .safetensors file; with --diff,
+                                   the relative change of each tensor from FILE to OTHER
 
 Datasets: synthetic (built in, default), fashion-mnist, mnist, cifar10, cifar100, imagefolder.
 Backends are tried in order tensorflow-gpu, tensorflow, wasm, cpu unless --backend is given.`;
@@ -276,6 +280,11 @@ function cmdMethods(argv: string[]): number {
   return 0;
 }
 
+/** Implemented in inspect/worker.ts, which the extension also runs as a child process. */
+function cmdInspect(argv: string[]): Promise<number> {
+  return inspectMain(argv);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -286,6 +295,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdServe(rest);
       case 'methods':
         return cmdMethods(rest);
+      case 'inspect':
+        return await cmdInspect(rest);
       case undefined:
       case '-h':
       case '--help':

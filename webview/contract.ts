@@ -4,4 +4,5 @@
  * Webview code must never import `vscode` or Node modules.
  */
 export * from './charts/messages';
+export * from './checkpoint/messages';
 export * from './config/messages';

@@ -372,7 +372,20 @@ function yScaleOptions(): YScaleOptions {
         // reformat the labels it keeps.
         if (state.logScale && Ticks.formatters.logarithmic.call(this, Number(value), index, ticks) === '')
           return '';
-        return formatValue(Number(value));
+        const v = Number(value);
+        if (!state.logScale && ticks.length > 1) {
+          // Enough decimals to tell neighbouring ticks apart (a narrow range such as an lr of
+          // 0.2496..0.2500 otherwise prints the same label on every tick).
+          const step = Math.abs(ticks[1].value - ticks[0].value);
+          if (step > 0 && Math.abs(v) < 1e5) {
+            const decimals = Math.max(0, Math.min(10, -Math.floor(Math.log10(step)) + 1));
+            return v
+              .toFixed(decimals)
+              .replace(/(\.\d*?)0+$/, '$1')
+              .replace(/\.$/, '');
+          }
+        }
+        return formatValue(v);
       },
     },
   };
