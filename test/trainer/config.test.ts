@@ -17,9 +17,18 @@ function issuesOf(fn: () => unknown): { path: string; message: string }[] {
 describe('config', () => {
   it('the defaults and every method preset resolve to a valid config', () => {
     validateConfig(BASE_DEFAULTS);
-    for (const preset of ['laptop', 'paper'] as const) {
-      const c = resolveConfig({ method: 'simclr-v1' }, preset);
-      assert.equal(c.method, 'simclr-v1');
+    for (const id of METHOD_INFOS.keys()) {
+      for (const preset of ['laptop', 'paper'] as const) {
+        const c = resolveConfig({ method: id }, preset);
+        assert.equal(c.method, id);
+        // Every key a method declares as its own is a documented parameter of the schema.
+        for (const k of METHOD_INFOS.get(id)!.paramKeys) {
+          assert.ok(
+            (configSchema.properties.params.properties as Record<string, unknown>)[k],
+            `${id}: params.${k}`,
+          );
+        }
+      }
     }
     assert.equal(resolveConfig({}, 'paper').encoder.arch, 'resnet18');
   });

@@ -51,7 +51,11 @@ export async function saveCheckpoint(
     entries.set(name, { dtype: 'F32', shape: t.shape, data: (await t.data()) as Float32Array });
   }
   const metadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(meta)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  for (const [k, v] of Object.entries(meta)) {
+    // Optional fields (knnTop1 before the first evaluation) are left out, not written as "undefined".
+    if (v === undefined) continue;
+    metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
   const bytes = encodeSafetensors(entries, metadata);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   writeFileAtomic(file, bytes);
