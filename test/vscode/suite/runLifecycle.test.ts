@@ -150,4 +150,25 @@ describe('run lifecycle', () => {
       });
     }
   });
+
+  it('a trainer killed mid-run marks its run failed with the error and a pointer to its log', async function () {
+    this.timeout(150_000);
+    const { store, client } = await api();
+    const dir = await queued('life-crash', 200);
+    await vscode.commands.executeCommand('contrastiveLab.startRun', dir);
+    const { pid } = await waitForStatus(dir, ['running'], 60_000);
+    assert.ok(pid, 'run.json records the trainer pid');
+    await waitFor(
+      'training progress',
+      () => (client.progress.get(path.basename(dir))?.step ?? 0) > 1,
+      60_000,
+    );
+    process.kill(pid, 'SIGKILL');
+    const info = await waitForStatus(dir, ['failed'], 30_000);
+    assert.match(info.error ?? '', /exited unexpectedly \(code null, signal SIGKILL\)/);
+    assert.match(info.error ?? '', /trainer\.log/);
+    await waitFor('the tree to show the run as failed', () => store.byDir(dir)?.status === 'failed', 15_000);
+    // The extension is still alive and serving commands.
+    assert.ok((await vscode.commands.getCommands(true)).includes('contrastiveLab.openCharts'));
+  });
 });
