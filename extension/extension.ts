@@ -213,7 +213,7 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
     return created.dir;
   };
 
-  const startRun = async (runDir: string, resume = false) => {
+  const startRun = async (runDir: string, resume = false, checkpoint?: string) => {
     if (!requireTrust()) return;
     const entry = store.byDir(runDir);
     const label = entry?.info.name ?? path.basename(runDir);
@@ -226,7 +226,7 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
       async (progress, token) => {
         progress.report({ message: 'loading the dataset and building the model…' });
         try {
-          const res = await client.start(resume ? { resumeDir: runDir } : { runDir }, token);
+          const res = await client.start(resume ? { resumeDir: runDir, checkpoint } : { runDir }, token);
           store.refresh(res.runDir);
           ChartsPanel.show(context, [{ id: res.runId, name: label, dir: res.runDir }]);
           return res;
@@ -262,6 +262,18 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
   reg('resumeRun', async (arg) => {
     const r = await runOf(arg, 'Run to resume');
     if (r) return startRun(r.dir, true);
+  });
+  reg('resumeFromCheckpoint', async (arg) => {
+    const n = arg as RunsNode | undefined;
+    if (!n || n.kind !== 'checkpoint') return;
+    const r = store.get(n.run.id) ?? n.run;
+    if (r.status === 'running' || r.status === 'stopping') {
+      void vscode.window.showErrorMessage(
+        `${r.info.name} is training; stop it before resuming from an earlier checkpoint.`,
+      );
+      return;
+    }
+    return startRun(r.dir, true, n.checkpoint.file);
   });
   reg('stopRun', async (arg) => {
     const r = await runOf(arg, 'Run to stop');

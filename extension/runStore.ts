@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { listCheckpoints } from '../trainer/checkpoint/files';
+import { parseHeaderLength, parseSafetensorsHeader } from '../trainer/checkpoint/safetensors';
 import type { RunConfig } from '../trainer/config/types';
 import { parseMetrics } from '../trainer/run/metrics';
 import { RUN_FILES, type RunInfo } from '../trainer/run/runfolder';
@@ -18,6 +19,36 @@ export interface CheckpointEntry {
   file: string;
   step: number;
   bytes: number;
+  /** From the checkpoint's header metadata (absent for a file that is not ours or is corrupt). */
+  epoch?: number;
+  knnTop1?: number;
+  createdAt?: string;
+  /** Why the header could not be read, when it could not. */
+  problem?: string;
+}
+
+/** Reads only a checkpoint's header (a few KB) for the tree: epoch, kNN at save time, date. */
+function checkpointSummary(
+  file: string,
+): Pick<CheckpointEntry, 'epoch' | 'knnTop1' | 'createdAt' | 'problem'> {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const size = fs.fstatSync(fd).size;
+    const prefix = Buffer.alloc(8);
+    fs.readSync(fd, prefix, 0, 8, 0);
+    const n = parseHeaderLength(prefix, size);
+    const head = Buffer.alloc(8 + n);
+    fs.readSync(fd, head, 0, 8 + n, 0);
+    const meta = parseSafetensorsHeader(head, size).metadata;
+    const num = (k: string) =>
+      meta[k] !== undefined && Number.isFinite(Number(meta[k])) ? Number(meta[k]) : undefined;
+    return { epoch: num('epoch'), knnTop1: num('knnTop1'), createdAt: meta.createdAt };
+  } catch (e) {
+    return { problem: (e as Error).message };
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 export interface RunEntry {
@@ -97,7 +128,7 @@ export function readRunEntry(dir: string): RunEntry | null {
     } catch {
       // removed meanwhile (checkpoint rotation)
     }
-    return { ...c, bytes };
+    return { ...c, bytes, ...checkpointSummary(c.file) };
   });
   return {
     id: info.id ?? path.basename(dir),

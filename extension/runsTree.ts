@@ -101,11 +101,27 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
     const c = node.checkpoint;
     const item = new vscode.TreeItem(`step ${c.step}`, vscode.TreeItemCollapsibleState.None);
     item.id = `ckpt:${node.run.id}:${c.step}`;
-    item.description = `${(c.bytes / 1e6).toFixed(1)} MB`;
-    item.iconPath = new vscode.ThemeIcon('save');
+    const parts: string[] = [];
+    if (c.epoch !== undefined)
+      parts.push(`epoch ${Number.isInteger(c.epoch) ? c.epoch : c.epoch.toFixed(2)}`);
+    if (c.knnTop1 !== undefined) parts.push(`kNN ${(c.knnTop1 * 100).toFixed(1)}%`);
+    parts.push(`${(c.bytes / 1e6).toFixed(1)} MB`);
+    item.description = parts.join(' · ');
+    item.iconPath = new vscode.ThemeIcon(
+      c.problem ? 'warning' : 'save',
+      c.problem ? new vscode.ThemeColor('charts.red') : undefined,
+    );
     item.contextValue = 'checkpoint';
     item.resourceUri = vscode.Uri.file(c.file);
-    item.tooltip = `${path.basename(c.file)}\n${(c.bytes / 1e6).toFixed(2)} MB`;
+    const tip = new vscode.MarkdownString();
+    tip.appendMarkdown(`**${path.basename(c.file)}**  \nstep ${c.step}`);
+    if (c.epoch !== undefined) tip.appendMarkdown(` · epoch ${c.epoch}`);
+    if (c.knnTop1 !== undefined)
+      tip.appendMarkdown(`  \nkNN top-1 at save time: ${(c.knnTop1 * 100).toFixed(2)}%`);
+    tip.appendMarkdown(`  \n${(c.bytes / 1e6).toFixed(2)} MB`);
+    if (c.createdAt) tip.appendMarkdown(` · saved ${c.createdAt.replace('T', ' ').slice(0, 19)}`);
+    if (c.problem) tip.appendMarkdown(`\n\n**Unreadable:** ${c.problem}`);
+    item.tooltip = tip;
     item.command = { command: 'vscode.open', title: 'Open Checkpoint', arguments: [vscode.Uri.file(c.file)] };
     return item;
   }

@@ -1,5 +1,10 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type { BackendInfo } from '../../trainer/backend/choose';
+import { listCheckpoints, loadCheckpoint } from '../../trainer/checkpoint/checkpoint';
 import { BASE_DEFAULTS, deepMerge, type PartialConfig, validateConfig } from '../../trainer/config/config';
 import type { RunConfig } from '../../trainer/config/types';
 import { augmentBatch } from '../../trainer/data/augment';
@@ -14,6 +19,10 @@ import type { Ctx } from '../../trainer/models/layers';
 import { mlp, simsiamPredictorSpec, simsiamProjectorSpec } from '../../trainer/models/predictor';
 import { Optimizer } from '../../trainer/optim/optimizer';
 import { Rng, rngFor } from '../../trainer/rng';
+import { RunLogger } from '../../trainer/run/logger';
+import { readMetricsFile } from '../../trainer/run/metrics';
+import { createRunFolder } from '../../trainer/run/runfolder';
+import { train } from '../../trainer/train';
 import { randn, useBackend } from '../helpers/tf';
 
 // ---------------------------------------------------------------------------------------------
@@ -471,7 +480,7 @@ describe('BYOL and SimSiam methods', () => {
     }
   });
 
-  it('presets: paper and laptop recipes as documented, valid against the schema apart from the method id', () => {
+  it('presets: paper and laptop recipes as documented, valid configs, params listed in paramKeys', () => {
     for (const method of [byol, simsiam]) {
       for (const name of ['paper', 'laptop'] as const) {
         const preset = method.info.presets[name];
@@ -479,8 +488,7 @@ describe('BYOL and SimSiam methods', () => {
         for (const k of Object.keys(preset.params ?? {}))
           assert.ok(method.info.paramKeys.includes(k), `paramKeys lists ${k}`);
         const full = deepMerge<RunConfig>(BASE_DEFAULTS, preset);
-        // The schema's method enum learns these ids when they are registered; check everything else.
-        validateConfig({ ...full, method: 'simclr-v1' });
+        validateConfig(full);
       }
     }
     const bp = deepMerge<RunConfig>(BASE_DEFAULTS, byol.info.presets.paper);
@@ -530,7 +538,124 @@ describe('BYOL and SimSiam methods', () => {
       assert.ok(method.info.laptopScaling.length > 100);
     }
     const bl = deepMerge<RunConfig>(BASE_DEFAULTS, byol.info.presets.laptop);
-    assert.equal(bl.params.momentum, 0.99);
+    assert.deepEqual([bl.params.momentum, bl.optimizer.kind, bl.optimizer.lr], [0.99, 'sgd', 1.0]);
+    const sl = deepMerge<RunConfig>(BASE_DEFAULTS, simsiam.info.presets.laptop);
+    assert.deepEqual([sl.optimizer.lr, sl.params.fixPredictorLr, sl.head.outputBn], [0.5, true, true]);
+  });
+
+  describe('through train()', () => {
+    let runsDir: string;
+    before(() => {
+      runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-byol-simsiam-'));
+    });
+    after(() => {
+      if (runsDir) fs.rmSync(runsDir, { recursive: true, force: true });
+    });
+    const backend: BackendInfo = {
+      name: 'wasm',
+      tfBackend: 'wasm',
+      version: tf.version_core,
+      threads: 1,
+      reason: 'test',
+      tried: [],
+    };
+    const small = (method: Method) =>
+      deepMerge<RunConfig>(BASE_DEFAULTS, method.info.presets.laptop, TINY, {
+        seed: 5,
+        dataset: { kind: 'synthetic', syntheticTrain: 64, syntheticTest: 32 },
+        training: { epochs: 2, batchSize: 16, logEvery: 1, checkpointEvery: 1, keepCheckpoints: 0 },
+        eval: { knn: { every: 1, k: 10, atStart: false } },
+      });
+    const rowsByStep = (dir: string) =>
+      new Map(
+        readMetricsFile(path.join(dir, 'metrics.jsonl'))
+          .rows.filter((r) => typeof r.loss === 'number')
+          .map((r) => [r.step, r as Record<string, number>]),
+      );
+
+    it('BYOL: logs its metrics, checkpoints the target, and a resume reproduces the uninterrupted run', async () => {
+      const config = small(byol);
+      const ref = createRunFolder(runsDir, config, { name: 'byol-ref' });
+      const r1 = await train({
+        runDir: ref.dir,
+        backend,
+        logger: new RunLogger(null),
+        control: { stop: false },
+      });
+      assert.equal(r1.status, 'completed');
+      const refRows = rowsByStep(ref.dir);
+      assert.equal(refRows.size, 8);
+      for (const [step, r] of refRows) {
+        assert.ok(r.loss >= 0 && r.loss <= 8, `loss ${r.loss}`);
+        assert.ok(r.collapse_std > 0);
+        assert.ok(Math.abs(r.ema_momentum - momentumAt(0.99, 'cosine', step - 1, 8)) < 1e-6);
+      }
+      const run = createRunFolder(runsDir, config, { name: 'byol-resume' });
+      const control = { stop: false };
+      const r2 = await train({
+        runDir: run.dir,
+        backend,
+        logger: new RunLogger(null),
+        control,
+        events: {
+          progress: (p) => {
+            if (p.step >= 3) control.stop = true;
+          },
+        },
+      });
+      assert.equal(r2.status, 'stopped');
+      const ck = loadCheckpoint(listCheckpoints(run.dir).at(-1)!.file);
+      assert.equal(ck.meta.step, 3);
+      for (const k of [
+        'target.encoder.conv1.weight',
+        'target.projector.fc2.weight',
+        'target.encoder.bn1.running_mean',
+      ])
+        assert.ok(ck.tensors.has(k), k);
+      assert.ok(!ck.tensors.has('target.predictor.fc1.weight'));
+      // The target differs from the online network after 3 EMA steps, so restoring it matters.
+      const t = ck.tensors.get('target.projector.fc2.weight')!.data;
+      const o = ck.tensors.get('online.projector.fc2.weight')!.data;
+      assert.ok(t.some((v, i) => v !== o[i]));
+      const r3 = await train({
+        runDir: run.dir,
+        backend,
+        logger: new RunLogger(null),
+        control: { stop: false },
+        resume: true,
+      });
+      assert.equal(r3.status, 'completed');
+      const got = rowsByStep(run.dir);
+      assert.deepEqual(
+        [...got.keys()].sort((a, b) => a - b),
+        [...refRows.keys()].sort((a, b) => a - b),
+      );
+      for (const [step, row] of refRows) {
+        const g = got.get(step)!.loss;
+        assert.ok(
+          Math.abs(g - row.loss) <= 1e-6 * Math.max(1, row.loss),
+          `step ${step}: ${g} vs ${row.loss}`,
+        );
+      }
+    });
+
+    it('SimSiam: trains through train() and logs collapse_std', async () => {
+      const run = createRunFolder(runsDir, small(simsiam), { name: 'simsiam' });
+      const r = await train({
+        runDir: run.dir,
+        backend,
+        logger: new RunLogger(null),
+        control: { stop: false },
+      });
+      assert.equal(r.status, 'completed');
+      const rows = rowsByStep(run.dir);
+      assert.equal(rows.size, 8);
+      for (const row of rows.values()) {
+        assert.ok(row.loss >= -1 && row.loss <= 1, `loss ${row.loss}`);
+        assert.ok(row.collapse_std > 0);
+        assert.equal(row.ema_momentum, undefined);
+      }
+    });
   });
 
   // -------------------------------------------------------------------------------------------

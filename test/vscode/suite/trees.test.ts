@@ -64,7 +64,11 @@ describe('Runs tree', () => {
       );
       for (const c of row.children) {
         assert.equal(c.contextValue, 'checkpoint');
-        assert.match(c.description, /MB$/);
+        // Epoch and kNN top-1 at save time come from the checkpoint's header (4 steps per epoch;
+        // the fixture evaluates kNN at each epoch's end, before the checkpoint).
+        const m = /^epoch (\d+) · kNN (\d+\.\d)% · \d+\.\d MB$/.exec(c.description);
+        assert.ok(m, `${name}/${c.label}: ${c.description}`);
+        assert.equal(Number(m[1]), Number(c.label.replace('step ', '')) / 4);
       }
       const item = (await api()).runs.getTreeItem(row.node);
       assert.equal(item.resourceUri?.fsPath, runs[name], `${name} points at its run folder`);
