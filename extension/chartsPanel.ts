@@ -3,7 +3,6 @@
  * (DESIGN.md): every row comes from metrics.jsonl through a MetricsTail; rows pushed from the
  * trainer's run/metrics notifications only make the chart quicker, and are deduplicated by step.
  */
-import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { MetricRow } from '../trainer/run/metrics';
@@ -15,6 +14,7 @@ import {
   isChartsFromWebview,
 } from '../webview/charts/messages';
 import { MetricsTail, RowsByStep } from './metricsTail';
+import { webviewHtml } from './webviewHtml';
 
 export interface ChartRunRef {
   id: string;
@@ -128,7 +128,12 @@ export class ChartsPanel {
     }
     this.loaded = Promise.all([...this.feeds.values()].map((f) => f.tail.start())).then(() => undefined);
 
-    panel.webview.html = renderHtml(panel.webview, context.extensionUri, titleFor(runs));
+    panel.webview.html = webviewHtml(panel.webview, context.extensionUri, {
+      bundle: 'charts',
+      stylesheet: 'charts.css',
+      title: titleFor(runs),
+      dataImages: true,
+    });
     this.disposables.push(
       panel.webview.onDidReceiveMessage((msg) => this.onMessage(msg)),
       panel.onDidChangeViewState(() => {
@@ -245,35 +250,4 @@ function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & 
       vscode.Uri.joinPath(extensionUri, 'media'),
     ],
   };
-}
-
-function renderHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string): string {
-  const nonce = crypto.randomBytes(18).toString('base64');
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', 'charts.js'));
-  const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'charts.css'));
-  const csp = [
-    "default-src 'none'",
-    `img-src ${webview.cspSource} data:`,
-    `style-src ${webview.cspSource}`,
-    `script-src 'nonce-${nonce}'`,
-    `font-src ${webview.cspSource}`,
-  ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${style}">
-<title>${escapeHtml(title)}</title>
-</head>
-<body>
-<div id="app"></div>
-<script nonce="${nonce}" src="${script}"></script>
-</body>
-</html>`;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -8,7 +8,6 @@
  * cancellable progress notification; the extension host never holds the tensors. In an untrusted
  * workspace nothing is executed, so the editor stays with the header-only view and says why.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -21,6 +20,7 @@ import {
   type CheckpointToWebview,
   isCheckpointFromWebview,
 } from '../webview/contract';
+import { webviewHtml } from './webviewHtml';
 
 export const INSPECT_CHECKPOINT_COMMAND = 'contrastiveLab.inspectCheckpoint';
 
@@ -73,7 +73,11 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         vscode.Uri.joinPath(this.extensionUri, 'media'),
       ],
     };
-    panel.webview.html = renderHtml(panel.webview, this.extensionUri, path.basename(document.uri.fsPath));
+    panel.webview.html = webviewHtml(panel.webview, this.extensionUri, {
+      bundle: 'checkpoint',
+      stylesheet: 'checkpoint.css',
+      title: path.basename(document.uri.fsPath),
+    });
     new InspectorSession(
       document.uri,
       panel,
@@ -338,35 +342,4 @@ function uriOf(arg: unknown): vscode.Uri | undefined {
     }
   }
   return undefined;
-}
-
-function renderHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string): string {
-  // A fresh nonce per render: only our bundle, loaded now, may run.
-  const nonce = randomBytes(18).toString('base64');
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', 'checkpoint.js'));
-  const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'checkpoint.css'));
-  const csp = [
-    "default-src 'none'",
-    `style-src ${webview.cspSource}`,
-    `script-src 'nonce-${nonce}'`,
-    `font-src ${webview.cspSource}`,
-  ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${style}">
-<title>${escapeHtml(title)}</title>
-</head>
-<body>
-<div id="app"></div>
-<script nonce="${nonce}" src="${script}"></script>
-</body>
-</html>`;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

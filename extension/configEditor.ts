@@ -7,12 +7,12 @@
  * Validation runs here, in the extension host: ajv compiles the schema with `new Function`, which
  * the webview's CSP (no 'unsafe-eval') rightly forbids.
  */
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { BASE_DEFAULTS, configSchema } from '../trainer/config/config';
 import type { ConfigMethodSummary, ConfigStateMessage, ConfigWebviewMessage } from '../webview/contract';
 import { configIssues, editedText, type JsonObject, parseConfigText, schemaKeyOrder } from './configEdit';
+import { webviewHtml } from './webviewHtml';
 
 export interface ConfigEditorOptions {
   /** Start (or resume) the run this config belongs to; called after the document is saved. */
@@ -158,35 +158,11 @@ export class ConfigEditorProvider implements vscode.CustomTextEditorProvider {
   }
 
   private html(webview: vscode.Webview): string {
-    // A fresh nonce per render: only our bundle, loaded now, may run.
-    const nonce = randomBytes(16).toString('hex');
-    const script = webview.asWebviewUri(
-      vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview', 'config.js'),
-    );
-    const css = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'config.css'));
-    // No 'unsafe-inline' for styles: @vscode-elements (Lit) styles its shadow roots with
-    // constructable stylesheets (adoptedStyleSheets) and sets dynamic styles through the CSSOM,
-    // neither of which style-src governs; checked in Chromium with this exact policy.
-    const csp = [
-      "default-src 'none'",
-      `style-src ${webview.cspSource}`,
-      `script-src 'nonce-${nonce}'`,
-      `font-src ${webview.cspSource}`,
-    ].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link href="${css}" rel="stylesheet">
-  <title>Run configuration</title>
-</head>
-<body>
-  <div id="app"></div>
-  <script nonce="${nonce}" src="${script}"></script>
-</body>
-</html>`;
+    return webviewHtml(webview, this.extensionUri, {
+      bundle: 'config',
+      stylesheet: 'config.css',
+      title: 'Run configuration',
+    });
   }
 }
 
