@@ -265,7 +265,7 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
   });
   reg('resumeFromCheckpoint', async (arg) => {
     const n = arg as RunsNode | undefined;
-    if (!n || n.kind !== 'checkpoint') return;
+    if (n?.kind !== 'checkpoint') return;
     const r = store.get(n.run.id) ?? n.run;
     if (r.status === 'running' || r.status === 'stopping') {
       void vscode.window.showErrorMessage(
