@@ -1,14 +1,7 @@
 /** Status bar: the active run's epoch, images/s and ETA; a click opens its charts. */
 import * as vscode from 'vscode';
+import { formatDuration } from '../trainer/duration';
 import type { RunProgressParams } from '../trainer/protocol';
-
-export function formatEta(s: number | null): string {
-  if (s === null || !Number.isFinite(s)) return '?';
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = Math.floor(s % 60);
-  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
-}
 
 export class RunStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem(
@@ -25,7 +18,7 @@ export class RunStatusBar implements vscode.Disposable {
   update(p: RunProgressParams): void {
     this.active = p.runId;
     const epoch = Math.min(p.epochs, Math.floor(p.epoch) + 1);
-    this.item.text = `$(sync~spin) ${this.nameOf(p.runId)}  epoch ${epoch}/${p.epochs} · ${p.imagesPerSec.toFixed(0)} img/s · ETA ${formatEta(p.etaSeconds)}`;
+    this.item.text = `$(sync~spin) ${this.nameOf(p.runId)}  epoch ${epoch}/${p.epochs} · ${p.imagesPerSec.toFixed(0)} img/s · ETA ${formatDuration(p.etaSeconds)}`;
     this.item.tooltip = `Contrastive Lab: step ${p.step}/${p.totalSteps}, loss ${p.loss.toFixed(4)}, lr ${p.lr.toPrecision(3)}. Click to open the charts.`;
     this.item.command = { command: 'contrastiveLab.openCharts', title: 'Open Charts', arguments: [p.runId] };
     this.item.show();

@@ -12,6 +12,7 @@ import { createMessageConnection, StreamMessageReader, StreamMessageWriter } fro
 import { BACKEND_PREFERENCES, type BackendPreference, describeBackend, initBackend } from './backend/choose';
 import { ConfigError, type PartialConfig } from './config/config';
 import type { DatasetKind } from './config/types';
+import { formatDuration } from './duration';
 import { inspectMain } from './inspect/worker';
 import { METHOD_INFOS } from './methods/catalog';
 import { serveConnection, serveSockets } from './rpc/server';
@@ -48,14 +49,6 @@ function intFlag(name: string, v: string | undefined): number | undefined {
   if (!Number.isInteger(n) || n < 0)
     throw new UsageError(`--${name} must be a non-negative integer (got '${v}').`);
   return n;
-}
-
-function fmtDuration(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = Math.floor(s % 60);
-  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
 async function startBackend(pref: string | undefined) {
@@ -154,7 +147,7 @@ async function cmdTrain(argv: string[]): Promise<number> {
       ep: Math.min(p.epochs, Math.floor(p.epoch) + 1),
       epochs: p.epochs,
       ips: p.imagesPerSec.toFixed(1),
-      etaf: fmtDuration(p.etaSeconds ?? Number.NaN),
+      etaf: formatDuration(p.etaSeconds ?? Number.NaN),
       loss: p.loss.toFixed(4),
       knn,
     };
@@ -207,7 +200,7 @@ async function cmdTrain(argv: string[]): Promise<number> {
       `folder     ${res.runDir}`,
       `method     ${res.config.method} on ${res.config.dataset.kind}, ${res.config.encoder.arch}`,
       `backend    ${describeBackend(backend)}`,
-      `steps      ${result?.step ?? snap?.progress?.step ?? 0} in ${fmtDuration((Date.now() - t0) / 1000)}`,
+      `steps      ${result?.step ?? snap?.progress?.step ?? 0} in ${formatDuration((Date.now() - t0) / 1000)}`,
       `loss       ${losses.length ? `${losses[0].loss.toFixed(4)} -> ${losses.at(-1)!.loss.toFixed(4)}` : '-'}`,
       `knn_top1   ${knns.length ? `${pct(knns[0].knn_top1)} (step ${knns[0].step}) -> ${pct(knns.at(-1)!.knn_top1)} (step ${knns.at(-1)!.step})` : '-'}`,
       snap?.info.error ? `error      ${snap.info.error}` : '',

@@ -1,5 +1,6 @@
 /** BYOL metadata and presets (no TensorFlow.js: the extension imports this). */
 import type { MethodInfo } from '../types';
+import { BUILTIN_COLOUR_RECIPE } from './laptop';
 
 export const byolInfo: MethodInfo = {
   id: 'byol',
@@ -56,8 +57,7 @@ export const byolInfo: MethodInfo = {
       head: { hidden: [512], out: 64, outputBn: false },
       augment: {
         cropScale: [0.3, 1],
-        colorJitter: { p: 0.8, brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2 },
-        grayscale: 1,
+        ...BUILTIN_COLOUR_RECIPE,
         blur: { p: 0, sigma: [0.1, 2] },
         solarize: { p: 0, threshold: 0.5 },
       },

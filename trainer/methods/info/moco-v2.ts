@@ -1,5 +1,6 @@
 /** MoCo v2 metadata and presets (no TensorFlow.js: the extension imports this). */
 import type { MethodInfo } from '../types';
+import { BUILTIN_COLOUR_RECIPE } from './laptop';
 
 export const mocoV2Info: MethodInfo = {
   id: 'moco-v2',
@@ -65,8 +66,7 @@ export const mocoV2Info: MethodInfo = {
       head: { hidden: [256], out: 64, outputBn: false },
       augment: {
         cropScale: [0.2, 1],
-        colorJitter: { p: 0.8, brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2 },
-        grayscale: 1,
+        ...BUILTIN_COLOUR_RECIPE,
         blur: { p: 0.5, sigma: [0.1, 2] },
       },
       optimizer: {

@@ -1,5 +1,6 @@
 /** SimCLR v1 metadata and presets (no TensorFlow.js: the extension imports this). */
 import type { MethodInfo } from '../types';
+import { BUILTIN_COLOUR_RECIPE } from './laptop';
 
 export const simclrV1Info: MethodInfo = {
   id: 'simclr-v1',
@@ -46,8 +47,7 @@ export const simclrV1Info: MethodInfo = {
       head: { hidden: [256], out: 64, outputBn: true },
       augment: {
         cropScale: [0.3, 1],
-        colorJitter: { p: 0.8, brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2 },
-        grayscale: 1,
+        ...BUILTIN_COLOUR_RECIPE,
         blur: { p: 0, sigma: [0.1, 2] },
       },
       optimizer: { kind: 'sgd', lr: 1.0, lrScaling: 'linear', momentum: 0.9, weightDecay: 5e-4 },

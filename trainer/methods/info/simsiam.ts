@@ -1,5 +1,6 @@
 /** SimSiam metadata and presets (no TensorFlow.js: the extension imports this). */
 import type { MethodInfo } from '../types';
+import { BUILTIN_COLOUR_RECIPE } from './laptop';
 
 export const simsiamInfo: MethodInfo = {
   id: 'simsiam',
@@ -52,8 +53,7 @@ export const simsiamInfo: MethodInfo = {
       head: { hidden: [256, 256], out: 256, outputBn: true },
       augment: {
         cropScale: [0.3, 1],
-        colorJitter: { p: 0.8, brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2 },
-        grayscale: 1,
+        ...BUILTIN_COLOUR_RECIPE,
         blur: { p: 0, sigma: [0.1, 2] },
         solarize: { p: 0, threshold: 0.5 },
       },
