@@ -22,7 +22,7 @@ import {
 } from './checkpoint/checkpoint';
 import { validateConfig } from './config/config';
 import type { RunConfig } from './config/types';
-import { augmentBatch } from './data/augment';
+import { augmentBatch, outputSize } from './data/augment';
 import { datasetStats, loadDataset } from './data/load';
 import type { Dataset, ImageSplit } from './data/types';
 import { knnTop1 } from './eval/knn';
@@ -111,6 +111,43 @@ export function stepsPerEpoch(n: number, batch: number): number {
   return Math.floor(n / batch);
 }
 
+/**
+ * Builds a method's model for a dataset and creates every parameter with one dry step (no
+ * statistics updated, views at each view's output size with the first two images), then runs the
+ * method's `afterInit`. Training and every tool that restores a checkpoint (evaluate, embed) start
+ * from here, so both see the same parameter names and shapes.
+ */
+export function buildModel(config: RunConfig, norm: Normalization, data: Dataset): MethodModel {
+  const method = getMethod(config.method);
+  const { height: h, width: w, channels: c } = data.train;
+  const model = method.build(config, norm, [h, w, c], {
+    trainSize: data.train.n,
+    classNames: data.classNames,
+  });
+  const n = Math.min(2, data.train.n);
+  model.store.dryRun = true;
+  try {
+    tf.tidy(() => {
+      const views = Array.from({ length: model.views }, (_, v) => {
+        const x = imagesToTensor(data.train, 0, n);
+        const side = outputSize(
+          model.viewAugment ? model.viewAugment(config.augment, v) : config.augment,
+          h,
+          w,
+        );
+        return side === h && side === w ? x : (tf.image.resizeBilinear(x, [side, side]) as tf.Tensor4D);
+      });
+      const indices = Int32Array.from({ length: n }, (_, i) => i);
+      const labels = Int32Array.from(data.train.labels.subarray(0, n));
+      model.loss(views, { step: 0, epoch: 0, totalSteps: 1, indices, labels });
+    });
+  } finally {
+    model.store.dryRun = false;
+  }
+  model.afterInit?.();
+  return model;
+}
+
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const { runDir, logger, control } = opts;
   const ev = opts.events ?? {};
@@ -136,20 +173,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const ckpt = ckptFile ? loadCheckpoint(ckptFile) : undefined;
   const norm: Normalization = ckpt?.meta.normalization ?? { mean: stats.mean, std: stats.std };
 
-  const model = method.build(config, norm, [data.train.height, data.train.width, data.train.channels]);
+  const model = buildModel(config, norm, data);
   const { batchSize, epochs } = config.training;
   const spe = stepsPerEpoch(data.train.n, batchSize);
   const totalSteps = spe * epochs;
   const peakLr = scaledLr(config.optimizer, batchSize);
-
-  // Create every parameter with one dry step (no statistics updated), then the optimizer slots.
-  model.store.dryRun = true;
-  tf.tidy(() => {
-    const views = Array.from({ length: model.views }, () => imagesToTensor(data.train, 0, 2));
-    model.loss(views, { step: 0, epoch: 0, totalSteps });
-  });
-  model.store.dryRun = false;
-  model.afterInit?.();
   const params = model.store.trainable();
   const optimizer = new Optimizer(config.optimizer, params);
   logger.info(
@@ -233,6 +261,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const inEpoch = step % spe;
       const order = rngFor(config.seed, 'order', epoch).permutation(data.train.n);
       const indices = order.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize);
+      const labels = Int32Array.from(indices, (i) => data.train.labels[i]);
       const lr = learningRate(step, peakLr, config.schedule, spe, totalSteps);
 
       const views = Array.from({ length: model.views }, (_, v) =>
@@ -246,14 +275,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       let extra: Record<string, tf.Scalar> = {};
       const { value, grads } = tf.variableGrads(
         () => {
-          const r = model.loss(views, { step, epoch, totalSteps });
+          const r = model.loss(views, { step, epoch, totalSteps, indices, labels });
           extra = Object.fromEntries(Object.entries(r.extra).map(([k, t]) => [k, tf.keep(t)]));
           return r.loss;
         },
         params.map((p) => p.variable),
       );
       optimizer.apply(params, grads, lr, peakLr);
-      model.afterStep?.({ step, epoch, totalSteps });
+      model.afterStep?.({ step, epoch, totalSteps, indices, labels });
       const lossValue = (await value.data())[0];
       for (const [k, t] of Object.entries(extra)) extraSums[k] = (extraSums[k] ?? 0) + (await t.data())[0];
       tf.dispose([value, ...Object.values(grads), ...views, ...Object.values(extra)]);

@@ -11,6 +11,15 @@ import { readMetricsFile } from '../../trainer/run/metrics';
 import { readRunInfo } from '../../trainer/run/runfolder';
 import { ensureBuilt, runCli, tempDir } from '../helpers/trainer-process';
 
+/**
+ * Per-method changes to the tiny config below (e.g. a ViT encoder, a small queue or bank): each
+ * top-level key replaces the tiny config's. One entry per method that needs one.
+ */
+const TINY_OVERRIDES: Record<string, Record<string, unknown>> = {
+  'moco-v1': { params: { queueSize: 32 } },
+  'moco-v2': { params: { queueSize: 32 } },
+};
+
 describe('every method trains through the CLI', function () {
   this.timeout(600000);
   let runsDir: string;
@@ -24,7 +33,7 @@ describe('every method trains through the CLI', function () {
     it(`${id}: trains, checkpoints and completes`, () => {
       const cfg = {
         method: id,
-        params: id.startsWith('moco') ? { queueSize: 32 } : {},
+        params: {},
         dataset: { kind: 'synthetic', syntheticTrain: 64, syntheticTest: 32 },
         encoder: { arch: 'convnet', width: 4 },
         head: { hidden: [16], out: 8 },
@@ -33,7 +42,7 @@ describe('every method trains through the CLI', function () {
         eval: { knn: { every: 0, atStart: false, k: 10 } },
       };
       const file = path.join(runsDir, `${id}.json`);
-      fs.writeFileSync(file, JSON.stringify(cfg));
+      fs.writeFileSync(file, JSON.stringify({ ...cfg, ...TINY_OVERRIDES[id] }));
       const r = runCli([
         'train',
         '--config',

@@ -23,6 +23,7 @@ import { RunLogger } from '../../trainer/run/logger';
 import { readMetricsFile } from '../../trainer/run/metrics';
 import { createRunFolder } from '../../trainer/run/runfolder';
 import { train } from '../../trainer/train';
+import { dataInfo, stepCtx } from '../helpers/method-ctx';
 import { randn, useBackend } from '../helpers/tf';
 
 // ---------------------------------------------------------------------------------------------
@@ -231,7 +232,7 @@ function tinyConfig(method: Method, over: PartialConfig = {}): RunConfig {
 
 function tinyModel(method: Method, over: PartialConfig = {}): { model: MethodModel; config: RunConfig } {
   const config = tinyConfig(method, over);
-  const model = method.build(config, NORM, [32, 32, 3]);
+  const model = method.build(config, NORM, [32, 32, 3], dataInfo());
   return { model, config };
 }
 
@@ -241,7 +242,7 @@ function initialise(model: MethodModel, totalSteps = 10): void {
   tf.tidy(() => {
     model.loss(
       [0, 1].map(() => tf.zeros([2, 32, 32, 3]) as tf.Tensor4D),
-      { step: 0, epoch: 0, totalSteps },
+      stepCtx(0, totalSteps),
     );
   });
   model.store.dryRun = false;
@@ -287,7 +288,7 @@ describe('BYOL and SimSiam methods', () => {
     for (const p of targets) p.variable.trainable = true;
     const views = randomViews(8, 1);
     const { value, grads } = tf.variableGrads(
-      () => model.loss(views, { step: 0, epoch: 0, totalSteps: 10 }).loss,
+      () => model.loss(views, stepCtx(0, 10)).loss,
       all.map((p) => p.variable),
     );
     for (const p of targets) p.variable.trainable = false;
@@ -322,7 +323,7 @@ describe('BYOL and SimSiam methods', () => {
     for (const k of [0, 3, 9]) {
       const mk = momentumAt(tauBase, 'cosine', k, K);
       const before = pairs.map(([t, o]) => [values(t), values(o)]);
-      const ctx: StepContext = { step: k, epoch: 0, totalSteps: K };
+      const ctx: StepContext = stepCtx(k, K);
       // The logged coefficient is the one this step's afterStep applies.
       const r = tf.tidy(() => model.loss(randomViews(4, k), ctx).extra.ema_momentum.arraySync());
       assert.ok(Math.abs(r - mk) < 1e-6, `ema_momentum ${r} vs ${mk}`);
@@ -363,7 +364,7 @@ describe('BYOL and SimSiam methods', () => {
       const views = randomViews(8, 3);
       const proj = model.store.trainable().filter((p) => p.name.startsWith('online.projector.'));
       const { value, grads } = tf.variableGrads(
-        () => model.loss(views, { step: 0, epoch: 0, totalSteps: 10 }).loss,
+        () => model.loss(views, stepCtx(0, 10)).loss,
         proj.map((p) => p.variable),
       );
       const out = new Map(proj.map((p) => [p.name, values(grads[p.variable.name]!)]));
@@ -431,7 +432,7 @@ describe('BYOL and SimSiam methods', () => {
       const views = randomViews(8, 4);
       const before = params.map((p) => values(p.variable));
       const { value, grads } = tf.variableGrads(
-        () => model.loss(views, { step: 0, epoch: 0, totalSteps: 1 }).loss,
+        () => model.loss(views, stepCtx(0, 1)).loss,
         params.map((p) => p.variable),
       );
       opt.apply(params, grads, 0, 0.1);
@@ -456,7 +457,7 @@ describe('BYOL and SimSiam methods', () => {
       let keys: string[] = [];
       for (let s = 0; s < 3; s++) {
         let extra: Record<string, tf.Scalar> = {};
-        const ctx = { step: s, epoch: 0, totalSteps: 5 };
+        const ctx = stepCtx(s, 5);
         const { value, grads } = tf.variableGrads(
           () => {
             const r = model.loss(views, ctx);
@@ -677,7 +678,7 @@ describe('BYOL and SimSiam methods', () => {
   function trainTiny(method: Method, over: PartialConfig): { losses: number[]; stds: number[] } {
     const data = makeSynthetic({ train: 256, test: 1, seed: 3 });
     const config = deepMerge<RunConfig>(BASE_DEFAULTS, method.info.presets.laptop, CLAIM, over);
-    const model = method.build(config, NORM, [32, 32, 3]);
+    const model = method.build(config, NORM, [32, 32, 3], dataInfo());
     initialise(model, CLAIM_STEPS);
     const params = model.store.trainable();
     const opt = new Optimizer(config.optimizer, params);
@@ -693,7 +694,7 @@ describe('BYOL and SimSiam methods', () => {
           rngFor(1, 'augment', s, v),
         ),
       );
-      const ctx = { step: s, epoch: 0, totalSteps: CLAIM_STEPS };
+      const ctx = stepCtx(s, CLAIM_STEPS);
       let std: tf.Scalar | undefined;
       const { value, grads } = tf.variableGrads(
         () => {

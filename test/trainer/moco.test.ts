@@ -31,6 +31,7 @@ import { RunLogger } from '../../trainer/run/logger';
 import { readMetricsFile } from '../../trainer/run/metrics';
 import { createRunFolder } from '../../trainer/run/runfolder';
 import { train } from '../../trainer/train';
+import { stepCtx } from '../helpers/method-ctx';
 import { randn, useBackend } from '../helpers/tf';
 
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
@@ -82,7 +83,7 @@ function buildReady(config: RunConfig, side = 16): MocoModel {
   model.store.dryRun = true;
   tf.tidy(() => {
     const views = [0, 1].map(() => tf.zeros([2, side, side, 3]) as tf.Tensor4D);
-    model.loss(views, { step: 0, epoch: 0, totalSteps: 1 });
+    model.loss(views, stepCtx(0, 1));
   });
   model.store.dryRun = false;
   model.afterInit!();
@@ -284,7 +285,7 @@ describe('MoCo', () => {
       for (const p of targets) p.variable.trainable = true;
       try {
         const { value, grads } = tf.variableGrads(
-          () => model.loss(views, { step: 0, epoch: 0, totalSteps: 1 }).loss,
+          () => model.loss(views, stepCtx(0, 1)).loss,
           model.store.allParams().map((p) => p.variable),
         );
         for (const p of targets) {
@@ -313,7 +314,7 @@ describe('MoCo', () => {
         return tf.max(tf.abs(g)).dataSync()[0];
       });
       assert.ok(gk > 0);
-      model.afterStep!({ step: 0, epoch: 0, totalSteps: 1 });
+      model.afterStep!(stepCtx(0, 1));
       tf.dispose(views);
       model.store.dispose();
     });
@@ -326,7 +327,7 @@ describe('MoCo', () => {
       const t = model.store.params.get(`target.${name}`)!.variable;
       assert.equal(maxAbsDiff(o, t), 0, 'afterInit copies the query encoder into the key encoder');
       const views = [images(8, 3), images(8, 4)];
-      const ctx = { step: 0, epoch: 0, totalSteps: 10 };
+      const ctx = stepCtx(0, 10);
       tf.tidy(() => {
         model.loss(views, ctx);
       });
@@ -415,7 +416,7 @@ describe('MoCo', () => {
       assert.ok(model.store.trainable().every((p) => p.name.startsWith('online.')));
       const step = (s: number) => {
         const views = [images(8, 10 + s), images(8, 20 + s)];
-        const ctx = { step: s, epoch: 0, totalSteps: 4 };
+        const ctx = stepCtx(s, 4);
         let extra: Record<string, tf.Scalar> = {};
         const { value, grads } = tf.variableGrads(
           () => {

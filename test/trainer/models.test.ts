@@ -6,6 +6,7 @@ import { simclrV1 } from '../../trainer/methods/simclr-v1';
 import { makeEncoder } from '../../trainer/models/encoders';
 import { ParamStore } from '../../trainer/models/params';
 import { Optimizer } from '../../trainer/optim/optimizer';
+import { dataInfo, stepCtx } from '../helpers/method-ctx';
 import { useBackend } from '../helpers/tf';
 
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
@@ -49,12 +50,10 @@ describe('encoders', () => {
       encoder: { width: 4 },
       head: { hidden: [16], out: 8 },
     });
-    const model = simclrV1.build(config, NORM, [32, 32, 3]);
+    const model = simclrV1.build(config, NORM, [32, 32, 3], dataInfo());
     const views = [0, 1].map((s) => tf.randomUniform([8, 32, 32, 3], 0, 1, 'float32', s) as tf.Tensor4D);
     const step = () => {
-      const { value, grads } = tf.variableGrads(
-        () => model.loss(views, { step: 0, epoch: 0, totalSteps: 1 }).loss,
-      );
+      const { value, grads } = tf.variableGrads(() => model.loss(views, stepCtx(0, 1)).loss);
       optimizer.apply(model.store.trainable(), grads, 0.1);
       const loss = value.dataSync()[0];
       tf.dispose([value, ...Object.values(grads)]);
@@ -62,7 +61,7 @@ describe('encoders', () => {
     };
     model.store.dryRun = true;
     tf.tidy(() => {
-      model.loss(views, { step: 0, epoch: 0, totalSteps: 1 });
+      model.loss(views, stepCtx(0, 1));
     });
     model.store.dryRun = false;
     const optimizer = new Optimizer(config.optimizer, model.store.trainable());

@@ -37,6 +37,23 @@ export interface StepContext {
   step: number;
   epoch: number;
   totalSteps: number;
+  /**
+   * Training-set indices of the batch's images, row by row (memory banks: InstDisc, CMC). In the
+   * dry run that creates the parameters they are 0, 1, ...
+   */
+  indices: Int32Array;
+  /**
+   * Class labels of the batch's images. Only a method whose paper uses a second modality built from
+   * them may read these (CLIP's captions from class names); every other method is label-free.
+   */
+  labels: Int32Array;
+}
+
+/** What a method may know about the dataset when it is built (sizes of memory banks, captions). */
+export interface DatasetInfo {
+  /** Images in the training split (InstDisc / CMC memory bank rows). */
+  trainSize: number;
+  classNames: string[];
 }
 
 /** A built method: its networks' state and the functions the training loop calls. */
@@ -64,9 +81,24 @@ export interface MethodModel {
   afterStep?(ctx: StepContext): void;
   /** Per-view augmentation (asymmetric recipes such as BYOL's blur/solarize); default: the config's. */
   viewAugment?(base: AugmentConfig, view: number): AugmentConfig;
+  /**
+   * Zero-shot classification logits [B, classes] for images, from the class names alone (CLIP:
+   * cosine similarity of image and caption embeddings, averaged over caption templates).
+   */
+  zeroShotLogits?(x: tf.Tensor4D, classNames: string[]): tf.Tensor2D;
+  /**
+   * Attention of the last block's [CLS] query over the patches, per head: [B, heads, gh, gw]
+   * (ViT methods: DINO, MoCo v3), for the embeddings view's attention maps.
+   */
+  attentionMaps?(x: tf.Tensor4D): tf.Tensor4D;
 }
 
 export interface Method {
   info: MethodInfo;
-  build(config: RunConfig, norm: Normalization, imageShape: [number, number, number]): MethodModel;
+  build(
+    config: RunConfig,
+    norm: Normalization,
+    imageShape: [number, number, number],
+    data: DatasetInfo,
+  ): MethodModel;
 }
