@@ -3,8 +3,10 @@
  * (DESIGN.md): every row comes from metrics.jsonl through a MetricsTail; rows pushed from the
  * trainer's run/metrics notifications only make the chart quicker, and are deduplicated by step.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { EVALS_FILE, type EvalRecord } from '../trainer/eval/contract';
 import type { MetricRow } from '../trainer/run/metrics';
 import { RUN_FILES } from '../trainer/run/runfolder';
 import {
@@ -13,6 +15,8 @@ import {
   type ChartsUiState,
   isChartsFromWebview,
 } from '../webview/charts/messages';
+import { exportMetricsCsv } from './compareExport';
+import { evalChartRow, evalRecordProblem, timeAtStep } from './evals';
 import { MetricsTail, RowsByStep } from './metricsTail';
 import { webviewHtml } from './webviewHtml';
 
@@ -27,6 +31,9 @@ interface RunFeed {
   ref: ChartRunRef;
   rows: RowsByStep;
   tail: MetricsTail;
+  /** evals.jsonl as chart rows (eval_<protocol>_top1, eval_alignment, ...) at their checkpoints' steps. */
+  evalRows: RowsByStep;
+  evalTail: MetricsTail;
 }
 
 /** Warnings about one run are capped so a file full of bad lines cannot flood the webview. */
@@ -119,14 +126,27 @@ export class ChartsPanel {
 
     for (const ref of runs) {
       const file = path.join(ref.dir, RUN_FILES.metrics);
-      const feed: RunFeed = { ref, rows: new RowsByStep(), tail: new MetricsTail(file) };
+      const feed: RunFeed = {
+        ref,
+        rows: new RowsByStep(),
+        tail: new MetricsTail(file),
+        evalRows: new RowsByStep(),
+        // evals.jsonl lines carry a numeric step, so the metrics tail reads them as well.
+        evalTail: new MetricsTail(path.join(ref.dir, EVALS_FILE)),
+      };
       feed.tail.on('rows', (rows) => this.ingest(feed, rows));
-      feed.tail.on('reset', () => this.resetRun(feed));
+      feed.tail.on('reset', () => this.resetRun(feed, 'metrics'));
       feed.tail.on('warning', (text) => this.warn(ref.id, text));
+      feed.evalTail.on('rows', (rows) => this.ingestEvals(feed, rows));
+      feed.evalTail.on('reset', () => this.resetRun(feed, 'evals'));
+      feed.evalTail.on('warning', (text) => this.warn(ref.id, text));
       this.feeds.set(ref.id, feed);
       this.watch(ref.dir, feed);
     }
-    this.loaded = Promise.all([...this.feeds.values()].map((f) => f.tail.start())).then(() => undefined);
+    // Evaluations are placed on the time axis by the training rows, so those are read first.
+    this.loaded = Promise.all(
+      [...this.feeds.values()].map((f) => f.tail.start().then(() => f.evalTail.start())),
+    ).then(() => undefined);
 
     panel.webview.html = webviewHtml(panel.webview, context.extensionUri, {
       bundle: 'charts',
@@ -163,11 +183,20 @@ export class ChartsPanel {
     this.panel.reveal();
   }
 
+  /** The rows the panel holds for a run (what the webview was sent): for tests and diagnostics. */
+  rowsOf(runId: string): { metrics: readonly MetricRow[]; evals: readonly MetricRow[] } | undefined {
+    const feed = this.feeds.get(runId);
+    return feed && { metrics: feed.rows.rows, evals: feed.evalRows.rows };
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     if (ChartsPanel.open.get(this.key) === this) ChartsPanel.open.delete(this.key);
-    for (const feed of this.feeds.values()) feed.tail.dispose();
+    for (const feed of this.feeds.values()) {
+      feed.tail.dispose();
+      feed.evalTail.dispose();
+    }
     for (const d of this.disposables.splice(0)) d.dispose();
     this.panel.dispose();
   }
@@ -181,6 +210,11 @@ export class ChartsPanel {
       );
       const poke = () => feed.tail.poke();
       this.disposables.push(w, w.onDidChange(poke), w.onDidCreate(poke), w.onDidDelete(poke));
+      const e = vscode.workspace.createFileSystemWatcher(
+        new vscode.RelativePattern(vscode.Uri.file(dir), EVALS_FILE),
+      );
+      const pokeEvals = () => feed.evalTail.poke();
+      this.disposables.push(e, e.onDidChange(pokeEvals), e.onDidCreate(pokeEvals), e.onDidDelete(pokeEvals));
     } catch {
       // Some remote filesystems refuse watchers; polling still works.
     }
@@ -191,9 +225,27 @@ export class ChartsPanel {
     if (added.length && this.initSent) this.post({ type: 'append', runId: feed.ref.id, rows: added });
   }
 
-  private resetRun(feed: RunFeed): void {
-    feed.rows.clear();
-    if (this.initSent) this.post({ type: 'reset', runId: feed.ref.id });
+  private ingestEvals(feed: RunFeed, rows: MetricRow[]): void {
+    const converted: MetricRow[] = [];
+    for (const r of rows) {
+      const problem = evalRecordProblem(r);
+      if (problem) {
+        this.warn(feed.ref.id, `${EVALS_FILE}: a line was skipped (${problem})`);
+        continue;
+      }
+      converted.push(evalChartRow(r as unknown as EvalRecord, (step) => timeAtStep(feed.rows.rows, step)));
+    }
+    const added = feed.evalRows.add(converted);
+    if (added.length && this.initSent) this.post({ type: 'append', runId: feed.ref.id, rows: added });
+  }
+
+  /** The webview forgets all of a run's rows on `reset`, so the other file's rows are sent again. */
+  private resetRun(feed: RunFeed, which: 'metrics' | 'evals'): void {
+    (which === 'metrics' ? feed.rows : feed.evalRows).clear();
+    if (!this.initSent) return;
+    this.post({ type: 'reset', runId: feed.ref.id });
+    const keep = (which === 'metrics' ? feed.evalRows : feed.rows).rows;
+    if (keep.length) this.post({ type: 'append', runId: feed.ref.id, rows: [...keep] });
   }
 
   private warn(runId: string, text: string): void {
@@ -208,19 +260,40 @@ export class ChartsPanel {
       console.error(`[charts webview] ${msg.text}`);
       return;
     }
+    if (msg.type === 'exportCsv') {
+      await exportMetricsCsv(this.runs);
+      return;
+    }
     // A (re)loaded webview knows nothing: send everything once the first full read is done.
     this.initSent = false;
     await this.loaded;
     if (this.disposed) return;
     const rows: Record<string, MetricRow[]> = {};
-    for (const [id, feed] of this.feeds) rows[id] = feed.rows.rows;
-    this.post({ type: 'init', runs: this.runs.map((r) => ({ id: r.id, name: r.name })), rows });
+    for (const [id, feed] of this.feeds) rows[id] = [...feed.rows.rows, ...feed.evalRows.rows];
+    this.post({
+      type: 'init',
+      runs: this.runs.map((r) => ({ id: r.id, name: r.name })),
+      rows,
+      ...(this.runs.length > 1 ? { configs: readConfigs(this.runs) } : {}),
+    });
     this.initSent = true;
   }
 
   private post(msg: ChartsToWebview): void {
     if (!this.disposed) void this.panel.webview.postMessage(msg);
   }
+}
+
+function readConfigs(runs: readonly ChartRunRef[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const r of runs) {
+    try {
+      out[r.id] = JSON.parse(fs.readFileSync(path.join(r.dir, RUN_FILES.config), 'utf8'));
+    } catch {
+      // a run without a readable config is left out of the diff
+    }
+  }
+  return out;
 }
 
 function uniqueRuns(runs: ChartRunRef[]): ChartRunRef[] {

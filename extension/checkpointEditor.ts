@@ -266,6 +266,12 @@ class InspectorSession {
         if (config) await vscode.commands.executeCommand('vscode.open', vscode.Uri.file(config));
         return;
       }
+      case 'evaluate':
+        await vscode.commands.executeCommand('contrastiveLab.evaluateCheckpoint', this.uri);
+        return;
+      case 'embed':
+        await vscode.commands.executeCommand('contrastiveLab.showEmbeddings', this.uri);
+        return;
       case 'webviewError':
         this.opts.log?.error(`[checkpoint webview] ${m.text}`);
         return;

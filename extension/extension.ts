@@ -11,7 +11,10 @@ import type { MethodInfo } from '../trainer/methods/types';
 import { createRunFolder, RUN_FILES, readRunConfig, updateRunInfo } from '../trainer/run/runfolder';
 import { ChartsPanel } from './chartsPanel';
 import { CheckpointEditorProvider } from './checkpointEditor';
+import { exportMetricsCsv } from './compareExport';
 import { ConfigEditorProvider } from './configEditor';
+import { EmbeddingsPanel, showEmbeddingsCommand } from './embeddingsPanel';
+import { Evaluations, evaluateCheckpointCommand } from './evaluate';
 import { installGpuBackend } from './gpuBackend';
 import { MethodsTree, methodMarkdown } from './methodsTree';
 import { type RunEntry, RunStore } from './runStore';
@@ -25,6 +28,11 @@ export interface ContrastiveLabApi {
   client: TrainerClient;
   methods: MethodsTree;
   runs: RunsTree;
+  /** Evaluations in flight (cancel() is what the notification's cancel button does). */
+  evaluations: Evaluations;
+  /** The open embeddings view of a checkpoint, if any. */
+  embeddingsPanelFor(checkpoint: string): EmbeddingsPanel | undefined;
+  ChartsPanel: typeof ChartsPanel;
 }
 
 function runsDirectory(): string | undefined {
@@ -42,7 +50,9 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
   const methods = new MethodsTree();
   const runs = new RunsTree(store);
   const statusBar = new RunStatusBar((id) => store.get(id)?.info.name ?? id);
-  context.subscriptions.push(log, store, client, statusBar);
+  const tools = { context, log };
+  const evaluations = new Evaluations(tools, store);
+  context.subscriptions.push(log, store, client, statusBar, evaluations);
   void vscode.commands.executeCommand('setContext', 'contrastiveLab.runsGrouping', 'status');
   // The "no runs yet" welcome shows only once the folder was read, not while it loads.
   void vscode.commands.executeCommand('setContext', 'contrastiveLab.runsLoaded', true);
@@ -406,12 +416,52 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
     });
     if (pick) await cfg.update('backend', pick.label, vscode.ConfigurationTarget.Workspace);
   });
+  reg('evaluateCheckpoint', (arg, protocol) => evaluateCheckpointCommand(evaluations, tools, arg, protocol));
+  reg('showEmbeddings', (arg, opts) => showEmbeddingsCommand(tools, arg, opts));
+  reg('exportMetrics', async (...args) => {
+    // (runIds, target Uri) from code; (node, selected nodes) from the Runs view; else ask.
+    let picked: RunEntry[] = [];
+    let target: vscode.Uri | undefined;
+    if (Array.isArray(args[0]) && args[0].every((x) => typeof x === 'string')) {
+      picked = (args[0] as string[]).flatMap((id) => store.get(id) ?? store.byDir(id) ?? []);
+      if (args[1] instanceof vscode.Uri) target = args[1];
+    } else {
+      const nodes = [...((args[1] as RunsNode[] | undefined) ?? []), args[0] as RunsNode | undefined];
+      const seen = new Set<string>();
+      for (const n of nodes)
+        if (n && typeof n === 'object' && n.kind === 'run' && !seen.has(n.run.id) && seen.add(n.run.id))
+          picked.push(store.get(n.run.id) ?? n.run);
+    }
+    if (!picked.length) {
+      const items = await vscode.window.showQuickPick(
+        store.all().map((r) => ({
+          label: r.info.name || r.id,
+          description: `${r.status} · ${r.info.method}`,
+          run: r,
+        })),
+        { canPickMany: true, placeHolder: 'Runs whose metrics to export as CSV' },
+      );
+      picked = items?.map((i) => i.run) ?? [];
+    }
+    return exportMetricsCsv(
+      picked.map((r) => ({ name: r.info.name || r.id, dir: r.dir })),
+      target,
+    );
+  });
   reg('refreshRuns', () => store.rescan());
   reg('groupRunsByStatus', () => runs.setGrouping('status'));
   reg('groupRunsByMethod', () => runs.setGrouping('method'));
   reg('installGpuBackend', () => (requireTrust() ? installGpuBackend(context, log) : undefined));
 
-  return { store, client, methods, runs };
+  return {
+    store,
+    client,
+    methods,
+    runs,
+    evaluations,
+    embeddingsPanelFor: (checkpoint) => EmbeddingsPanel.panelFor(checkpoint),
+    ChartsPanel,
+  };
 }
 
 export function deactivate(): void {

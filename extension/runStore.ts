@@ -12,8 +12,10 @@ import * as vscode from 'vscode';
 import { listCheckpoints } from '../trainer/checkpoint/files';
 import { parseHeaderLength, parseSafetensorsHeader } from '../trainer/checkpoint/safetensors';
 import type { RunConfig } from '../trainer/config/types';
+import type { EvalRecord } from '../trainer/eval/contract';
 import { parseMetrics } from '../trainer/run/metrics';
 import { RUN_FILES, type RunInfo } from '../trainer/run/runfolder';
+import { evalsOfCheckpoint, latestByProtocol, readEvals } from './evals';
 
 export interface CheckpointEntry {
   file: string;
@@ -25,6 +27,8 @@ export interface CheckpointEntry {
   createdAt?: string;
   /** Why the header could not be read, when it could not. */
   problem?: string;
+  /** The newest evaluation per protocol from the run's evals.jsonl. */
+  evals?: EvalRecord[];
 }
 
 /** Reads only a checkpoint's header (a few KB) for the tree: epoch, kNN at save time, date. */
@@ -64,6 +68,8 @@ export interface RunEntry {
   lastKnn?: number;
   lastStep?: number;
   checkpoints: CheckpointEntry[];
+  /** Every record of the run's evals.jsonl, in file order. */
+  evals: EvalRecord[];
 }
 
 /** Reads the last `bytes` of metrics.jsonl: enough for the newest loss and kNN without a full parse. */
@@ -121,6 +127,7 @@ export function readRunEntry(dir: string): RunEntry | null {
   const live = info.status === 'running' || info.status === 'stopping';
   const stale = live && !!info.pid && info.host === os.hostname() && !isAlive(info.pid);
   const tail = tailMetrics(path.join(dir, RUN_FILES.metrics));
+  const evals = readEvals(dir).records;
   const checkpoints = listCheckpoints(dir).map((c) => {
     let bytes = 0;
     try {
@@ -128,7 +135,8 @@ export function readRunEntry(dir: string): RunEntry | null {
     } catch {
       // removed meanwhile (checkpoint rotation)
     }
-    return { ...c, bytes, ...checkpointSummary(c.file) };
+    const mine = latestByProtocol(evalsOfCheckpoint(dir, evals, c.file));
+    return { ...c, bytes, ...checkpointSummary(c.file), ...(mine.length ? { evals: mine } : {}) };
   });
   return {
     id: info.id ?? path.basename(dir),
@@ -141,6 +149,7 @@ export function readRunEntry(dir: string): RunEntry | null {
     lastKnn: tail.knn,
     lastStep: tail.step,
     checkpoints,
+    evals,
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { evalLong, evalShort } from './evals';
 import type { CheckpointEntry, RunEntry, RunStore } from './runStore';
 
 export type Grouping = 'status' | 'method';
@@ -104,7 +105,9 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
     const parts: string[] = [];
     if (c.epoch !== undefined)
       parts.push(`epoch ${Number.isInteger(c.epoch) ? c.epoch : c.epoch.toFixed(2)}`);
-    if (c.knnTop1 !== undefined) parts.push(`kNN ${(c.knnTop1 * 100).toFixed(1)}%`);
+    // Evaluations run later supersede the kNN measured at save time.
+    if (c.evals?.length) parts.push(...c.evals.map(evalShort));
+    else if (c.knnTop1 !== undefined) parts.push(`kNN ${(c.knnTop1 * 100).toFixed(1)}%`);
     parts.push(`${(c.bytes / 1e6).toFixed(1)} MB`);
     item.description = parts.join(' · ');
     item.iconPath = new vscode.ThemeIcon(
@@ -120,6 +123,8 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
       tip.appendMarkdown(`  \nkNN top-1 at save time: ${(c.knnTop1 * 100).toFixed(2)}%`);
     tip.appendMarkdown(`  \n${(c.bytes / 1e6).toFixed(2)} MB`);
     if (c.createdAt) tip.appendMarkdown(` · saved ${c.createdAt.replace('T', ' ').slice(0, 19)}`);
+    for (const e of c.evals ?? [])
+      tip.appendMarkdown(`  \n${evalLong(e)} (evaluated ${e.time.replace('T', ' ').slice(0, 16)})`);
     if (c.problem) tip.appendMarkdown(`\n\n**Unreadable:** ${c.problem}`);
     item.tooltip = tip;
     item.command = { command: 'vscode.open', title: 'Open Checkpoint', arguments: [vscode.Uri.file(c.file)] };

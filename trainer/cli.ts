@@ -1,5 +1,5 @@
 /**
- * Command line: `contrastive-lab train | serve | methods`.
+ * Command line: `contrastive-lab train | serve | methods | inspect | eval | embed`.
  *
  * `train` runs a run in this process with a progress bar (and a socket, so the editor can attach);
  * `serve` speaks JSON-RPC on stdio for the extension; `methods` lists the methods and presets.
@@ -13,6 +13,7 @@ import { BACKEND_PREFERENCES, type BackendPreference, describeBackend, initBacke
 import { ConfigError, type PartialConfig } from './config/config';
 import type { DatasetKind } from './config/types';
 import { formatDuration } from './duration';
+import { EMBED_USAGE, EVAL_USAGE, embedMain, evalMain } from './eval/tool-cli';
 import { inspectMain } from './inspect/worker';
 import { METHOD_INFOS } from './methods/catalog';
 import { serveConnection, serveSockets } from './rpc/server';
@@ -32,6 +33,11 @@ Usage:
   contrastive-lab inspect FILE [--json] [--diff OTHER] [--bins N]
                                    Tensors, stats and metadata of a .safetensors file; with --diff,
                                    the relative change of each tensor from FILE to OTHER
+  ${EVAL_USAGE}
+                                   Evaluate a checkpoint (kNN, linear probe, CLIP zero-shot) with
+                                   alignment and uniformity; appends to its run's evals.jsonl
+  ${EMBED_USAGE}
+                                   2-D projection of test-split features (default 2,000 points)
 
 Datasets: synthetic (built in, default), fashion-mnist, mnist, cifar10, cifar100, imagefolder.
 Backends are tried in order tensorflow-gpu, tensorflow, wasm, cpu unless --backend is given.`;
@@ -290,6 +296,10 @@ export async function main(argv: string[]): Promise<number> {
         return cmdMethods(rest);
       case 'inspect':
         return await cmdInspect(rest);
+      case 'eval':
+        return await evalMain(rest, { startBackend });
+      case 'embed':
+        return await embedMain(rest, { startBackend });
       case undefined:
       case '-h':
       case '--help':
@@ -308,6 +318,7 @@ export async function main(argv: string[]): Promise<number> {
       e instanceof ConfigError ||
       e instanceof UsageError ||
       err.name === 'DatasetError' ||
+      err.name === 'EvalInputError' ||
       err.name === 'CheckpointError'
     ) {
       process.stderr.write(`error: ${err.message}\n`);

@@ -6,3 +6,4 @@
 export * from './charts/messages';
 export * from './checkpoint/messages';
 export * from './config/messages';
+export * from './embeddings/messages';

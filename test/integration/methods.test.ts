@@ -18,6 +18,11 @@ import { ensureBuilt, runCli, tempDir } from '../helpers/trainer-process';
 const TINY_OVERRIDES: Record<string, Record<string, unknown>> = {
   'moco-v1': { params: { queueSize: 32 } },
   'moco-v2': { params: { queueSize: 32 } },
+  'moco-v3': {
+    params: { freezePatchEmbed: true },
+    encoder: { arch: 'vit', width: 8, patchSize: 8, depth: 1, heads: 2, posEmbed: 'sincos' },
+  },
+  clip: { params: { textWidth: 8, textLayers: 1, textHeads: 2 }, head: { hidden: [], out: 8, outputBn: false } },
 };
 
 describe('every method trains through the CLI', function () {

@@ -20,7 +20,11 @@ import { getThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-ba
 import * as tf from '@tensorflow/tfjs-core';
 // Training needs gradient functions on every backend, and tfjs-core registers none by itself.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { installLeanBackprop } from './backprop';
 import { registerWasmTrainingKernels } from './wasm-kernels';
+import { registerThreadedWasm, resolveThreads } from './wasm-threads';
+
+export { THREADS_ENV_VAR } from './wasm-threads';
 
 export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendName = Exclude<BackendPreference, 'auto'>;
@@ -58,6 +62,12 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** Directory holding the tfjs-backend-wasm .wasm files (when the trainer is bundled). */
   wasmDir?: string;
+  /**
+   * Threads for the wasm backend (default: CONTRASTIVE_LAB_THREADS, else the number of cores).
+   * 1 loads the stock single-threaded binary; more load the threaded one. Fixed once the wasm
+   * backend has started in a process.
+   */
+  threads?: number;
   log?: (msg: string) => void;
 }
 
@@ -237,6 +247,17 @@ async function tryWasm(opts: InitBackendOptions): Promise<Omit<BackendInfo, 'tri
     }
   }
   registerWasmTrainingKernels();
+  const wanted = resolveThreads(opts.threads);
+  let threadNote = '';
+  if (wanted > 1 && tf.findBackend('wasm') == null) {
+    try {
+      await registerThreadedWasm(wanted, wasmDir);
+    } catch (e) {
+      // The single-threaded binary still works: say why threads were not used and carry on.
+      threadNote = `; threaded binary unavailable (${errorText(e)}), running 1 thread`;
+      opts.log?.(`wasm threads: ${errorText(e)}`);
+    }
+  }
   const ok = await setBackendSafely('wasm');
   if (!ok)
     throw new BackendUnavailable('the wasm backend did not initialise (is the .wasm binary reachable?)');
@@ -252,7 +273,9 @@ async function tryWasm(opts: InitBackendOptions): Promise<Omit<BackendInfo, 'tri
     tfBackend: tf.getBackend(),
     version: version_wasm,
     threads,
-    reason: `using wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'})`,
+    reason: `using wasm (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}${
+      threads !== wanted && threadNote === '' ? `; ${wanted} requested, fixed when wasm first started` : ''
+    })${threadNote}`,
   };
 }
 
@@ -296,6 +319,8 @@ export async function initBackend(
   opts: InitBackendOptions = {},
 ): Promise<BackendInfo> {
   const log = opts.log ?? (() => {});
+  // Backend-independent: a backward pass that frees each gradient once it is consumed.
+  installLeanBackprop();
   let effective = parsePreference(pref, 'initBackend');
   const fromEnv = process.env[BACKEND_ENV_VAR];
   let source = 'requested';

@@ -43,12 +43,22 @@ export interface AugmentConfig {
   solarize: { p: number; threshold: number };
 }
 
-export type EncoderArch = 'convnet' | 'resnet18';
+export type EncoderArch = 'convnet' | 'resnet18' | 'vit';
 
 export interface EncoderConfig {
   arch: EncoderArch;
-  /** Channels of the first stage (ResNet-18: 64 in the paper; ConvNet: 32). */
+  /** Channels of the first stage (ResNet-18: 64 in the paper; ConvNet: 32); ViT: token dimension. */
   width: number;
+  /** ViT only: patch side in pixels (default 16). */
+  patchSize?: number;
+  /** ViT only: number of transformer blocks (default 12). */
+  depth?: number;
+  /** ViT only: attention heads (default width / 64). */
+  heads?: number;
+  /** ViT only: MLP hidden width / token dimension (default 4). */
+  mlpRatio?: number;
+  /** ViT only: learned position embeddings or MoCo v3's fixed 2-D sin-cos table (default learned). */
+  posEmbed?: 'learned' | 'sincos';
 }
 
 export interface HeadConfig {
@@ -61,7 +71,7 @@ export interface HeadConfig {
 }
 
 export interface OptimizerConfig {
-  kind: 'sgd' | 'lars';
+  kind: 'sgd' | 'lars' | 'adamw';
   /** Base learning rate, scaled by `lrScaling` with the batch size. */
   lr: number;
   lrScaling: 'linear' | 'sqrt' | 'none';
@@ -69,6 +79,8 @@ export interface OptimizerConfig {
   weightDecay: number;
   /** LARS trust coefficient (eta). */
   trustCoefficient: number;
+  /** AdamW second-moment decay (default 0.999); its beta1 is `momentum`. */
+  beta2?: number;
   /** Biases and BatchNorm parameters get neither weight decay nor LARS adaptation. */
   excludeBiasAndNorm: boolean;
 }
@@ -113,6 +125,55 @@ export interface MethodParams {
   predictorHidden?: number;
   stopGradient?: boolean;
   fixPredictorLr?: boolean;
+  /** MoCo v3: the ViT's patch projection keeps its random initial values (--stop-grad-conv1). */
+  freezePatchEmbed?: boolean;
+  /** InstDisc / CMC: objective over the memory bank. */
+  bankLoss?: 'nce' | 'softmax';
+  /** InstDisc / CMC: noise samples per anchor (--nce-k); 0 = every entry (softmax only). */
+  nceK?: number;
+  /** InstDisc / CMC: memory update v <- norm(m v + (1 - m) f) (--nce-m). */
+  bankMomentum?: number;
+  /** SwAV: prototypes K; DINO: output dimension K of the head. */
+  prototypes?: number;
+  /** SwAV: Sinkhorn-Knopp epsilon and iterations. */
+  sinkhornEpsilon?: number;
+  sinkhornIterations?: number;
+  /** SwAV: epoch from which the queue of past embeddings is filled. */
+  queueStartEpoch?: number;
+  /** SwAV: iterations without gradient for the prototypes. */
+  freezePrototypesSteps?: number;
+  /** SwAV, DINO multi-crop: small crops per image, their side in pixels and area range. */
+  localCrops?: number;
+  localCropSize?: number;
+  localCropScale?: [number, number];
+  /** DINO: teacher temperature, its epoch-0 value and warm-up length in epochs. */
+  teacherTemperature?: number;
+  warmupTeacherTemperature?: number;
+  warmupTeacherEpochs?: number;
+  /** DINO: EMA coefficient of the teacher-output centre. */
+  centerMomentum?: number;
+  /** DINO: weight-norm gain of the head's last layer fixed to 1. */
+  normLastLayer?: boolean;
+  /** DINO: epochs during which the head's last layer gets no gradient. */
+  freezeLastLayerEpochs?: number;
+  /** CPC: patches per side of the half-overlapping grid. */
+  patchGrid?: number;
+  /** CPC: prediction steps K (one linear predictor each). */
+  predictionSteps?: number;
+  /** CPC: rows skipped between the context row and the first predicted row. */
+  skipRows?: number;
+  /** CPC: residual masked-convolution blocks of the context network. */
+  contextBlocks?: number;
+  /** SimCLR v2: projection-head layer whose output `features()` returns (0 = encoder). */
+  ftProjSelector?: number;
+  /** SimCLR v2: MoCo-style memory of momentum-network negatives. */
+  memory?: boolean;
+  /** CLIP: text transformer width, blocks and heads. */
+  textWidth?: number;
+  textLayers?: number;
+  textHeads?: number;
+  /** CLIP: caption templates with `{}` for the class name. */
+  captionTemplates?: string[];
 }
 
 export interface RunConfig {

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { EncoderConfig } from '../config/types';
 import { batchNorm, type Ctx, conv2d, globalAvgPool } from './layers';
+import { vit } from './vit';
 
 export interface Normalization {
   mean: number[];
@@ -72,11 +73,19 @@ export function resNet18(prefix: string, cfg: EncoderConfig, norm: Normalization
   };
 }
 
-export function makeEncoder(prefix: string, cfg: EncoderConfig, norm: Normalization): Encoder {
+/** `imageSize`: side of the training images (a ViT's learned position table is made for it). */
+export function makeEncoder(
+  prefix: string,
+  cfg: EncoderConfig,
+  norm: Normalization,
+  imageSize?: number,
+): Encoder {
   switch (cfg.arch) {
     case 'convnet':
       return convNet(prefix, cfg, norm);
     case 'resnet18':
       return resNet18(prefix, cfg, norm);
+    case 'vit':
+      return vit(prefix, cfg, norm, { imageSize });
   }
 }

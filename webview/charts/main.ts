@@ -21,6 +21,7 @@ import {
   type TooltipItem,
 } from 'chart.js';
 import zoomPlugin from 'chartjs-plugin-zoom';
+import { CompareView, storeSummaries } from './compareView';
 import { bucketsForWidth, minMaxDecimate, visibleRange } from './decimate';
 import { formatDuration, formatValue, niceTicks, withAlpha } from './format';
 import type {
@@ -171,7 +172,8 @@ const legend = el('div', { className: 'legend', testid: 'legend' });
 const notices = el('div', { className: 'notices' });
 const grid = el('div', { className: 'grid' });
 const empty = el('div', { className: 'empty', text: 'Waiting for metrics…' });
-app.append(toolbar, legend, notices, grid, empty);
+const compare = new CompareView(store, (r) => runColour(r));
+app.append(toolbar, legend, compare.root, notices, grid, empty);
 
 const smoothingInput = el('input', { testid: 'smoothing' });
 smoothingInput.type = 'range';
@@ -201,11 +203,19 @@ resetButton.dataset.testid = 'reset-zoom';
 resetButton.setAttribute('secondary', '');
 resetButton.textContent = 'Reset zoom';
 
+const exportButton = document.createElement('vscode-button') as HTMLElement;
+exportButton.dataset.testid = 'export-csv';
+exportButton.setAttribute('secondary', '');
+exportButton.title = "Save the runs' metrics as one CSV table";
+exportButton.textContent = 'Export CSV';
+exportButton.addEventListener('click', () => vscode.postMessage({ type: 'exportCsv' }));
+
 toolbar.append(
   el('label', { className: 'control' }, 'Smoothing', smoothingInput, smoothingValue),
   el('label', { className: 'control' }, 'X axis', xSelect),
   el('span', { className: 'control' }, logBox),
   resetButton,
+  exportButton,
   el('span', {
     className: 'hint',
     text: 'Drag: zoom · Shift+drag: pan · Alt+wheel: zoom · Double-click: reset',
@@ -681,8 +691,9 @@ new MutationObserver(onThemeChanged).observe(document.documentElement, {
 
 // ---- messages -------------------------------------------------------------------------------
 
-function onInit(runs: ChartRun[], rows: Record<string, ChartRow[]>): void {
+function onInit(runs: ChartRun[], rows: Record<string, ChartRow[]>, configs?: Record<string, unknown>): void {
   store.init(runs, rows);
+  compare.setConfigs(configs);
   state.runIds = runs.map((r) => r.id);
   state.hiddenRuns = state.hiddenRuns.filter((id) => state.runIds.includes(id));
   saveState();
@@ -694,6 +705,7 @@ function onInit(runs: ChartRun[], rows: Record<string, ChartRow[]>): void {
 function onAppend(runId: string, rows: ChartRow[]): void {
   const changed = store.append(runId, rows);
   if (!changed.size) return;
+  compare.changed();
   const before = views.size;
   for (const m of changed) if (!views.has(m)) createView(m);
   if (views.size !== before) empty.hidden = true;
@@ -704,6 +716,7 @@ function onAppend(runId: string, rows: ChartRow[]): void {
 }
 
 function onReset(runId: string): void {
+  compare.changed();
   for (const m of store.reset(runId)) {
     const v = views.get(m);
     if (v) markDirty(v, true);
@@ -715,7 +728,7 @@ window.addEventListener('message', (event: MessageEvent) => {
   if (!isChartsToWebview(msg)) return;
   switch (msg.type) {
     case 'init':
-      onInit(msg.runs, msg.rows);
+      onInit(msg.runs, msg.rows, msg.configs);
       break;
     case 'append':
       onAppend(msg.runId, msg.rows);
@@ -752,6 +765,8 @@ const testApi = {
     return c ? [c.scales.x.min, c.scales.x.max] : null;
   },
   state: (): ChartsUiState => JSON.parse(JSON.stringify(state)),
+  /** The compare view's summary: per metric, per run (store order) last/best/min/max. */
+  summary: () => storeSummaries(store),
 };
 (window as unknown as { __charts: typeof testApi }).__charts = testApi;
 

@@ -23,6 +23,8 @@ export interface ChartsInitMessage {
   runs: ChartRun[];
   /** All rows per run id, sorted by step, each step once. */
   rows: Record<string, ChartRow[]>;
+  /** Compare view: each run's config.json (absent where unreadable), for the diff of differing keys. */
+  configs?: Record<string, unknown>;
 }
 
 /** Rows that the webview has not seen yet: never the whole series again. */
@@ -64,7 +66,12 @@ export interface ChartsErrorMessage {
   text: string;
 }
 
-export type ChartsFromWebview = ChartsReadyMessage | ChartsErrorMessage;
+/** "Export CSV": the panel asks where and writes the shown runs' metrics. */
+export interface ChartsExportCsvMessage {
+  type: 'exportCsv';
+}
+
+export type ChartsFromWebview = ChartsReadyMessage | ChartsErrorMessage | ChartsExportCsvMessage;
 
 // ---- persisted UI state (webview setState / getState; read by the panel serializer) ----------
 
@@ -103,7 +110,7 @@ export const CHARTS_PREFERRED_ORDER: readonly string[] = ['loss', 'knn_top1', 'l
 export function isChartsFromWebview(msg: unknown): msg is ChartsFromWebview {
   if (typeof msg !== 'object' || msg === null) return false;
   const m = msg as { type?: unknown; text?: unknown };
-  return m.type === 'ready' || (m.type === 'error' && typeof m.text === 'string');
+  return m.type === 'ready' || m.type === 'exportCsv' || (m.type === 'error' && typeof m.text === 'string');
 }
 
 export function isChartsToWebview(msg: unknown): msg is ChartsToWebview {

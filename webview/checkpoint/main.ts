@@ -119,6 +119,30 @@ const SPARK_H = 18;
 const app = document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' }));
 
 const titleEl = h('h1', { class: 'title' });
+const evaluateButton = h(
+  'button',
+  {
+    type: 'button',
+    class: 'button',
+    'data-testid': 'evaluate',
+    title: 'kNN, linear probe or zero-shot on the test split',
+  },
+  'Evaluate…',
+);
+evaluateButton.addEventListener('click', () => send({ type: 'evaluate' }));
+const embedButton = h(
+  'button',
+  {
+    type: 'button',
+    class: 'button secondary',
+    'data-testid': 'embed',
+    title: 'PCA / UMAP of the test embeddings',
+  },
+  'Show Embeddings',
+);
+embedButton.addEventListener('click', () => send({ type: 'embed' }));
+const actionsEl = h('div', { class: 'actions' }, evaluateButton, embedButton);
+actionsEl.hidden = true;
 const pathEl = h('div', { class: 'path' });
 const badgesEl = h('div', { class: 'badges' });
 const metaEl = h('dl', { class: 'meta', 'data-testid': 'metadata' });
@@ -164,7 +188,7 @@ const metaPanel = h('section', { class: 'panel meta-panel', 'aria-label': 'Metad
 metaPanel.hidden = true;
 
 app.append(
-  h('header', { class: 'top' }, h('div', { class: 'heading' }, titleEl, badgesEl), pathEl),
+  h('header', { class: 'top' }, h('div', { class: 'heading' }, titleEl, badgesEl, actionsEl), pathEl),
   metaPanel,
   noticeEl,
   toolbar,
@@ -266,6 +290,8 @@ function renderHeader(): void {
   metaPanel.hidden = c === null;
   pathEl.textContent = c?.file ?? '';
   badgesEl.replaceChildren();
+  // The tools load the model from the file's embedded config: only our own checkpoints have one.
+  actionsEl.hidden = !c?.isContrastiveLabCheckpoint;
   if (!c) return;
   badgesEl.append(
     c.isContrastiveLabCheckpoint

@@ -61,6 +61,9 @@ export type CheckpointFromWebview =
   | { type: 'compute' }
   /** Open the checkpoint's run config, when the file lies in a run folder. */
   | { type: 'openRunConfig' }
+  /** Run "Evaluate Checkpoint" / "Show Embeddings" on this file. */
+  | { type: 'evaluate' }
+  | { type: 'embed' }
   /** An uncaught error inside the webview, for the extension's log. */
   | { type: 'webviewError'; text: string };
 
@@ -71,6 +74,8 @@ export function isCheckpointFromWebview(msg: unknown): msg is CheckpointFromWebv
     case 'ready':
     case 'compute':
     case 'openRunConfig':
+    case 'evaluate':
+    case 'embed':
       return true;
     case 'webviewError':
       return typeof m.text === 'string';

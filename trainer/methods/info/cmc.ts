@@ -1,0 +1,72 @@
+/** CMC metadata and presets (no TensorFlow.js: the extension imports this). */
+import type { MethodInfo } from '../types';
+
+export const cmcInfo: MethodInfo = {
+  id: 'cmc',
+  name: 'CMC',
+  paper: 'Contrastive Multiview Coding',
+  authors: 'Tian, Krishnan, Isola',
+  venue: 'ECCV',
+  year: 2020,
+  family: 'memory bank',
+  keyIdea:
+    'Two views of a scene from different channels (lightness L and colour ab of Lab; intensity and gradient for grayscale images), one encoder each: each view must pick out the same image in the other view among memory-bank entries of other images, so the features keep what the views share.',
+  paramKeys: ['temperature', 'bankLoss', 'nceK', 'bankMomentum'],
+  positives: "the other view's memory-bank entry of the same image (L <-> ab)",
+  negatives: "K entries of the other view's memory bank, drawn uniformly",
+  presets: {
+    // HobbitLong/CMC train_CMC.py (ImageNet, ResNets): L and ab views, two encoders, 128-d
+    // features, NCE with K = 16384, tau 0.07, m 0.5, SGD lr 0.03 at batch 128 (momentum 0.9, wd
+    // 1e-4), RRC 0.08-1 + flip, no colour jitter, 240 epochs. ResNet-50 halves are not
+    // available: one CIFAR ResNet-18 of width 64 per view. Its step schedule (x0.1 at 120, 160,
+    // 200) is not available: cosine. lrScaling linear: 0.06 x 128/256 = 0.03.
+    paper: {
+      method: 'cmc',
+      params: { temperature: 0.07, bankLoss: 'nce', nceK: 16384, bankMomentum: 0.5 },
+      encoder: { arch: 'resnet18', width: 64 },
+      head: { hidden: [], out: 128, outputBn: false },
+      augment: {
+        cropScale: [0.08, 1],
+        colorJitter: { p: 0, brightness: 0, contrast: 0, saturation: 0, hue: 0 },
+        grayscale: 0,
+        blur: { p: 0, sigma: [0.1, 2] },
+      },
+      optimizer: {
+        kind: 'sgd',
+        lr: 0.06,
+        lrScaling: 'linear',
+        momentum: 0.9,
+        weightDecay: 1e-4,
+        excludeBiasAndNorm: false,
+      },
+      schedule: { kind: 'cosine', warmupEpochs: 0 },
+      training: { epochs: 240, batchSize: 128 },
+      eval: { knn: { every: 10, k: 200, temperature: 0.07 } },
+    },
+    laptop: {
+      method: 'cmc',
+      params: { temperature: 0.1, bankLoss: 'nce', nceK: 1024, bankMomentum: 0.5 },
+      dataset: { kind: 'synthetic' },
+      encoder: { arch: 'convnet', width: 16 },
+      head: { hidden: [], out: 128, outputBn: false },
+      augment: {
+        cropScale: [0.3, 1],
+        colorJitter: { p: 0, brightness: 0, contrast: 0, saturation: 0, hue: 0 },
+        grayscale: 0,
+        blur: { p: 0, sigma: [0.1, 2] },
+      },
+      optimizer: {
+        kind: 'sgd',
+        lr: 0.5,
+        lrScaling: 'linear',
+        momentum: 0.9,
+        weightDecay: 5e-4,
+        excludeBiasAndNorm: false,
+      },
+      schedule: { kind: 'cosine', warmupEpochs: 0 },
+      training: { epochs: 10, batchSize: 64 },
+      eval: { knn: { every: 1, k: 200, temperature: 0.1 } },
+    },
+  },
+  laptopScaling: 'TODO',
+};

@@ -1,0 +1,73 @@
+/** InstDisc metadata and presets (no TensorFlow.js: the extension imports this). */
+import type { MethodInfo } from '../types';
+import { BUILTIN_COLOUR_RECIPE } from './laptop';
+
+export const instdiscInfo: MethodInfo = {
+  id: 'instdisc',
+  name: 'InstDisc',
+  paper: 'Unsupervised Feature Learning via Non-Parametric Instance Discrimination',
+  authors: 'Wu, Xiong, Yu, Lin',
+  venue: 'CVPR',
+  year: 2018,
+  family: 'memory bank',
+  keyIdea:
+    'Every image is its own class: its embedding must pick out its own entry of a memory bank (the feature the image had when last seen, updated with momentum 0.5) among sampled entries of other images, with NCE and a normalisation constant fixed on the first batch, or a softmax over the whole bank.',
+  paramKeys: ['temperature', 'bankLoss', 'nceK', 'bankMomentum'],
+  positives:
+    "the image's own memory-bank entry (its feature from the last time it was seen, another augmentation)",
+  negatives: 'K memory-bank entries drawn uniformly (NCE), or all N entries (full softmax)',
+  presets: {
+    // zhirongw/lemniscate.pytorch main.py (ImageNet): NCE with K = 4096, tau 0.07, m 0.5, 128-d
+    // embedding (fc after the backbone), SGD lr 0.03 at batch 256, wd 1e-4, 200 epochs.
+    // ResNet-50 is not available: CIFAR ResNet-18 at width 64 (the paper's ResNet-18 row). Its step
+    // schedule (x0.1 at 120, x0.01 from 160) is not available: cosine. kNN sigma = tau, as test.py.
+    // The CIFAR recipe (cifar.py) is the full softmax: bankLoss 'softmax', nceK 0, tau 0.1, wd 5e-4.
+    paper: {
+      method: 'instdisc',
+      params: { temperature: 0.07, bankLoss: 'nce', nceK: 4096, bankMomentum: 0.5 },
+      encoder: { arch: 'resnet18', width: 64 },
+      head: { hidden: [], out: 128, outputBn: false },
+      augment: {
+        cropScale: [0.2, 1],
+        colorJitter: { p: 1, brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4 },
+        grayscale: 0.2,
+        blur: { p: 0, sigma: [0.1, 2] },
+      },
+      optimizer: {
+        kind: 'sgd',
+        lr: 0.03,
+        lrScaling: 'linear',
+        momentum: 0.9,
+        weightDecay: 1e-4,
+        excludeBiasAndNorm: false,
+      },
+      schedule: { kind: 'cosine', warmupEpochs: 0 },
+      training: { epochs: 200, batchSize: 256 },
+      eval: { knn: { every: 10, k: 200, temperature: 0.07 } },
+    },
+    laptop: {
+      method: 'instdisc',
+      params: { temperature: 0.1, bankLoss: 'softmax', nceK: 0, bankMomentum: 0.5 },
+      dataset: { kind: 'synthetic' },
+      encoder: { arch: 'convnet', width: 16 },
+      head: { hidden: [], out: 128, outputBn: false },
+      augment: {
+        cropScale: [0.3, 1],
+        ...BUILTIN_COLOUR_RECIPE,
+        blur: { p: 0, sigma: [0.1, 2] },
+      },
+      optimizer: {
+        kind: 'sgd',
+        lr: 0.5,
+        lrScaling: 'linear',
+        momentum: 0.9,
+        weightDecay: 5e-4,
+        excludeBiasAndNorm: false,
+      },
+      schedule: { kind: 'cosine', warmupEpochs: 0 },
+      training: { epochs: 10, batchSize: 64 },
+      eval: { knn: { every: 1, k: 200, temperature: 0.1 } },
+    },
+  },
+  laptopScaling: 'TODO',
+};

@@ -1,0 +1,107 @@
+/** SwAV metadata and presets (no TensorFlow.js: the extension imports this). */
+import type { MethodInfo } from '../types';
+import { BUILTIN_COLOUR_RECIPE } from './laptop';
+
+export const swavInfo: MethodInfo = {
+  id: 'swav',
+  name: 'SwAV',
+  paper: 'Unsupervised Learning of Visual Features by Contrasting Cluster Assignments',
+  authors: 'Caron, Misra, Mairal, Goyal, Bojanowski, Joulin',
+  venue: 'NeurIPS',
+  year: 2020,
+  family: 'clustering',
+  keyIdea:
+    "Online clustering instead of pairwise comparison: each crop's embedding is assigned to learnable prototypes by Sinkhorn-Knopp under an equal-partition constraint, and each view predicts the other views' assignments (swapped prediction); multi-crop adds cheap small crops.",
+  paramKeys: [
+    'prototypes',
+    'temperature',
+    'sinkhornEpsilon',
+    'sinkhornIterations',
+    'queueSize',
+    'queueStartEpoch',
+    'freezePrototypesSteps',
+    'localCrops',
+    'localCropSize',
+    'localCropScale',
+  ],
+  positives: "the cluster codes (Sinkhorn assignment to prototypes) of the image's other crops",
+  negatives: 'none explicitly: the equal-partition constraint over the batch (and queue) spreads the codes',
+  presets: {
+    // facebookresearch/swav scripts/swav_200ep_bs256_pretrain.sh (ResNet-50 on ImageNet, batch 256,
+    // queue 3840 from epoch 15, LARC lr 0.6 -> 0.0006, wd 1e-6, 2x224 + 6x96). ResNet-50 is not
+    // available: CIFAR ResNet-18 at width 64 with the official 2048-128 head, crops at the dataset's
+    // size (2 x 32 px, 6 x 16 px for CIFAR, the 224/96 ratio rounded to an even side).
+    paper: {
+      method: 'swav',
+      params: {
+        prototypes: 3000,
+        temperature: 0.1,
+        sinkhornEpsilon: 0.05,
+        sinkhornIterations: 3,
+        queueSize: 3840,
+        queueStartEpoch: 15,
+        freezePrototypesSteps: 195,
+        localCrops: 6,
+        localCropSize: 16,
+        localCropScale: [0.05, 0.14],
+      },
+      encoder: { arch: 'resnet18', width: 64 },
+      head: { hidden: [2048], out: 128, outputBn: false },
+      augment: {
+        cropScale: [0.14, 1],
+        colorJitter: { p: 0.8, brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2 },
+        grayscale: 0.2,
+        blur: { p: 0.5, sigma: [0.1, 2] },
+        solarize: { p: 0, threshold: 0.5 },
+      },
+      optimizer: {
+        kind: 'lars',
+        lr: 0.6,
+        lrScaling: 'none',
+        momentum: 0.9,
+        weightDecay: 1e-6,
+        trustCoefficient: 0.001,
+        excludeBiasAndNorm: false,
+      },
+      schedule: { kind: 'cosine', warmupEpochs: 0 },
+      training: { epochs: 200, batchSize: 256 },
+      eval: { knn: { every: 10, k: 200, temperature: 0.1 } },
+    },
+    laptop: {
+      method: 'swav',
+      params: {
+        prototypes: 100,
+        temperature: 0.1,
+        sinkhornEpsilon: 0.05,
+        sinkhornIterations: 3,
+        queueSize: 512,
+        queueStartEpoch: 1,
+        freezePrototypesSteps: 20,
+        localCrops: 4,
+        localCropSize: 16,
+        localCropScale: [0.05, 0.3],
+      },
+      dataset: { kind: 'synthetic' },
+      encoder: { arch: 'convnet', width: 16 },
+      head: { hidden: [256], out: 64, outputBn: false },
+      augment: {
+        cropScale: [0.3, 1],
+        ...BUILTIN_COLOUR_RECIPE,
+        blur: { p: 0.5, sigma: [0.1, 2] },
+        solarize: { p: 0, threshold: 0.5 },
+      },
+      optimizer: {
+        kind: 'sgd',
+        lr: 1.0,
+        lrScaling: 'linear',
+        momentum: 0.9,
+        weightDecay: 5e-4,
+        excludeBiasAndNorm: true,
+      },
+      schedule: { kind: 'cosine', warmupEpochs: 0 },
+      training: { epochs: 4, batchSize: 64 },
+      eval: { knn: { every: 1, k: 200, temperature: 0.1 } },
+    },
+  },
+  laptopScaling: 'TBD',
+};
