@@ -2,6 +2,7 @@
 // (browser IIFE) with esbuild. Type checking is separate: `npm run typecheck` (tsc --noEmit).
 
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 
@@ -16,6 +17,22 @@ const wasmSrc = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
 for (const f of fs.readdirSync(wasmSrc)) {
   if (f.endsWith('.wasm')) fs.copyFileSync(path.join(wasmSrc, f), path.join(out, 'wasm', f));
 }
+// The threaded binary's loader (trainer/backend/wasm-threads.ts) needs two scripts as real files:
+// the Emscripten module, which every pthread worker imports by path, and the worker bootstrap,
+// which the package ships only as a string export. A template literal turned the bootstrap's "\n"
+// escapes into line breaks inside its string literals; they are put back as the stock loader does.
+const wasmOut = 'node_modules/@tensorflow/tfjs-backend-wasm/wasm-out';
+fs.copyFileSync(
+  path.join(wasmOut, 'tfjs-backend-wasm-threaded-simd.js'),
+  path.join(out, 'wasm', 'tfjs-backend-wasm-threaded-simd.js'),
+);
+const { wasmWorkerContents } = createRequire(import.meta.url)(
+  `./${wasmOut}/tfjs-backend-wasm-threaded-simd.worker.js`,
+);
+fs.writeFileSync(
+  path.join(out, 'wasm', 'tfjs-backend-wasm-threaded-simd.worker.js'),
+  wasmWorkerContents.replace(/\n/g, '\\n'),
+);
 
 // The config schema is shared with VS Code's JSON validation (contributes.jsonValidation).
 fs.copyFileSync('trainer/config/schema.json', path.join(out, 'config.schema.json'));

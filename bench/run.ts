@@ -61,7 +61,9 @@ async function main(): Promise<number> {
   const wanted = values.section ?? [];
   const unknown = wanted.filter((w) => !SECTIONS.some((s) => s.name === w));
   if (unknown.length > 0)
-    throw new Error(`--section: unknown ${unknown.join(', ')}; known: ${SECTIONS.map((s) => s.name).join(', ')}`);
+    throw new Error(
+      `--section: unknown ${unknown.join(', ')}; known: ${SECTIONS.map((s) => s.name).join(', ')}`,
+    );
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const out: Record<string, unknown> = { cores, node: process.version, options: opts, sections: {} };
   for (const section of SECTIONS) {

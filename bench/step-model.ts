@@ -17,7 +17,10 @@ export function benchConfig(model: BenchModel): RunConfig {
   return deepMerge<RunConfig>(BASE_DEFAULTS, {
     method: 'simclr-v1',
     encoder: model === 'convnet' ? { arch: 'convnet', width: 32 } : { arch: 'resnet18', width: 64 },
-    head: model === 'convnet' ? { hidden: [256], out: 128, outputBn: true } : { hidden: [512], out: 128, outputBn: true },
+    head:
+      model === 'convnet'
+        ? { hidden: [256], out: 128, outputBn: true }
+        : { hidden: [512], out: 128, outputBn: true },
     optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 5e-4, excludeBiasAndNorm: true },
   });
 }

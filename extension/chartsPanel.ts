@@ -11,12 +11,15 @@ import type { MetricRow } from '../trainer/run/metrics';
 import { RUN_FILES } from '../trainer/run/runfolder';
 import {
   CHARTS_VIEW_TYPE,
+  type ChartSeriesBlock,
   type ChartsToWebview,
   type ChartsUiState,
   isChartsFromWebview,
 } from '../webview/charts/messages';
+import { Series } from '../webview/charts/series';
 import { exportMetricsCsv } from './compareExport';
-import { evalChartRow, evalRecordProblem, timeAtStep } from './evals';
+import { evalChartRow, evalRecordProblem } from './evals';
+import { blockPoints, blockToRows, rowsToBlock } from './metricsColumns';
 import { MetricsTail, RowsByStep } from './metricsTail';
 import { webviewHtml } from './webviewHtml';
 
@@ -29,7 +32,11 @@ export interface ChartRunRef {
 
 interface RunFeed {
   ref: ChartRunRef;
-  rows: RowsByStep;
+  /**
+   * metrics.jsonl by metric, as columns: what the webview holds, kept to answer a rebuilt
+   * webview's `ready`. Each step is kept once per metric, whichever path brought it first.
+   */
+  metrics: Map<string, Series>;
   tail: MetricsTail;
   /** evals.jsonl as chart rows (eval_<protocol>_top1, eval_alignment, ...) at their checkpoints' steps. */
   evalRows: RowsByStep;
@@ -128,13 +135,14 @@ export class ChartsPanel {
       const file = path.join(ref.dir, RUN_FILES.metrics);
       const feed: RunFeed = {
         ref,
-        rows: new RowsByStep(),
-        tail: new MetricsTail(file),
+        metrics: new Map(),
+        // Columns: a long run's million lines never become row objects here or in the message.
+        tail: new MetricsTail(file, { columns: true }),
         evalRows: new RowsByStep(),
         // evals.jsonl lines carry a numeric step, so the metrics tail reads them as well.
         evalTail: new MetricsTail(path.join(ref.dir, EVALS_FILE)),
       };
-      feed.tail.on('rows', (rows) => this.ingest(feed, rows));
+      feed.tail.on('columns', (block) => this.ingest(feed, block));
       feed.tail.on('reset', () => this.resetRun(feed, 'metrics'));
       feed.tail.on('warning', (text) => this.warn(ref.id, text));
       feed.evalTail.on('rows', (rows) => this.ingestEvals(feed, rows));
@@ -170,7 +178,7 @@ export class ChartsPanel {
    */
   pushRows(runId: string, rows: MetricRow[]): void {
     const feed = this.feeds.get(runId);
-    if (feed) this.ingest(feed, rows);
+    if (feed) this.ingest(feed, rowsToBlock(rows));
   }
 
   /** Reads what was appended to the run's metrics.jsonl (all runs without an id). */
@@ -186,8 +194,11 @@ export class ChartsPanel {
   /** The rows the panel holds for a run (what the webview was sent): for tests and diagnostics. */
   rowsOf(runId: string): { metrics: readonly MetricRow[]; evals: readonly MetricRow[] } | undefined {
     const feed = this.feeds.get(runId);
-    return feed && { metrics: feed.rows.rows, evals: feed.evalRows.rows };
+    return feed && { metrics: blockToRows(seriesBlock(feed)), evals: feed.evalRows.rows };
   }
+
+  /** Messages posted to the webview and metric points they carried: tests count them. */
+  readonly sent = { messages: 0, appends: 0, points: 0, lastAppendPoints: 0 };
 
   dispose(): void {
     if (this.disposed) return;
@@ -220,9 +231,54 @@ export class ChartsPanel {
     }
   }
 
-  private ingest(feed: RunFeed, rows: MetricRow[]): void {
-    const added = feed.rows.add(rows);
-    if (added.length && this.initSent) this.post({ type: 'append', runId: feed.ref.id, rows: added });
+  /** Keeps the points not seen before and sends exactly those. */
+  private ingest(feed: RunFeed, block: ChartSeriesBlock): void {
+    const fresh: ChartSeriesBlock = {};
+    for (const metric in block) {
+      const c = block[metric];
+      let s = feed.metrics.get(metric);
+      if (!s) feed.metrics.set(metric, (s = new Series(feed.ref.id, metric)));
+      const added = s.addColumns(c);
+      if (added === null) {
+        if (c.y.length) fresh[metric] = c;
+      } else if (added.length) {
+        const pickOf = (a: Float64Array) => Float64Array.from(added, (i) => a[i]);
+        fresh[metric] = {
+          step: pickOf(c.step),
+          epoch: pickOf(c.epoch),
+          time: pickOf(c.time),
+          y: pickOf(c.y),
+        };
+      }
+    }
+    if (this.initSent && blockPoints(fresh)) this.post({ type: 'append', runId: feed.ref.id, series: fresh });
+  }
+
+  /**
+   * Wall time of the newest metrics row at or before `step` (evaluations are drawn there): the
+   * greatest step not after it, and of its rows the latest (the kNN row after the training row).
+   */
+  private timeAt(feed: RunFeed, step: number): number | undefined {
+    let bestStep = -Infinity;
+    let bestTime: number | undefined;
+    for (const s of feed.metrics.values()) {
+      let lo = 0;
+      let hi = s.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (s.step[mid] <= step) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === 0) continue;
+      const st = s.step[lo - 1];
+      const t = s.x('time')[lo - 1];
+      if (!Number.isFinite(t)) continue;
+      if (st > bestStep || (st === bestStep && t > (bestTime ?? -Infinity))) {
+        bestStep = st;
+        bestTime = t;
+      }
+    }
+    return bestTime;
   }
 
   private ingestEvals(feed: RunFeed, rows: MetricRow[]): void {
@@ -233,7 +289,7 @@ export class ChartsPanel {
         this.warn(feed.ref.id, `${EVALS_FILE}: a line was skipped (${problem})`);
         continue;
       }
-      converted.push(evalChartRow(r as unknown as EvalRecord, (step) => timeAtStep(feed.rows.rows, step)));
+      converted.push(evalChartRow(r as unknown as EvalRecord, (step) => this.timeAt(feed, step)));
     }
     const added = feed.evalRows.add(converted);
     if (added.length && this.initSent) this.post({ type: 'append', runId: feed.ref.id, rows: added });
@@ -241,11 +297,14 @@ export class ChartsPanel {
 
   /** The webview forgets all of a run's rows on `reset`, so the other file's rows are sent again. */
   private resetRun(feed: RunFeed, which: 'metrics' | 'evals'): void {
-    (which === 'metrics' ? feed.rows : feed.evalRows).clear();
+    if (which === 'metrics') feed.metrics.clear();
+    else feed.evalRows.clear();
     if (!this.initSent) return;
     this.post({ type: 'reset', runId: feed.ref.id });
-    const keep = (which === 'metrics' ? feed.evalRows : feed.rows).rows;
-    if (keep.length) this.post({ type: 'append', runId: feed.ref.id, rows: [...keep] });
+    if (which === 'metrics' && feed.evalRows.rows.length)
+      this.post({ type: 'append', runId: feed.ref.id, rows: [...feed.evalRows.rows] });
+    if (which === 'evals' && feed.metrics.size)
+      this.post({ type: 'append', runId: feed.ref.id, series: seriesBlock(feed) });
   }
 
   private warn(runId: string, text: string): void {
@@ -269,19 +328,39 @@ export class ChartsPanel {
     await this.loaded;
     if (this.disposed) return;
     const rows: Record<string, MetricRow[]> = {};
-    for (const [id, feed] of this.feeds) rows[id] = [...feed.rows.rows, ...feed.evalRows.rows];
+    const series: Record<string, ChartSeriesBlock> = {};
+    for (const [id, feed] of this.feeds) {
+      rows[id] = [...feed.evalRows.rows];
+      series[id] = seriesBlock(feed);
+    }
     this.post({
       type: 'init',
       runs: this.runs.map((r) => ({ id: r.id, name: r.name })),
       rows,
+      series,
       ...(this.runs.length > 1 ? { configs: readConfigs(this.runs) } : {}),
     });
     this.initSent = true;
   }
 
   private post(msg: ChartsToWebview): void {
-    if (!this.disposed) void this.panel.webview.postMessage(msg);
+    if (this.disposed) return;
+    this.sent.messages++;
+    if (msg.type === 'append') {
+      const n = (msg.series ? blockPoints(msg.series) : 0) + (msg.rows?.length ?? 0);
+      this.sent.appends++;
+      this.sent.points += n;
+      this.sent.lastAppendPoints = n;
+    }
+    void this.panel.webview.postMessage(msg);
   }
+}
+
+/** A run's metrics as one block of columns (copies). */
+function seriesBlock(feed: RunFeed): ChartSeriesBlock {
+  const out: ChartSeriesBlock = {};
+  for (const [k, s] of feed.metrics) if (s.length) out[k] = s.columns();
+  return out;
 }
 
 function readConfigs(runs: readonly ChartRunRef[]): Record<string, unknown> {

@@ -8,10 +8,13 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { type MetricRow, parseMetrics } from '../trainer/run/metrics';
+import { blockPoints, parseMetricColumns, type SeriesBlock } from './metricsColumns';
 
 export interface MetricsTailEvents {
   /** Newly read complete rows, in file order. */
   rows: [rows: MetricRow[]];
+  /** With `columns: true`, instead of `rows`: the new points by metric (no row objects made). */
+  columns: [block: SeriesBlock];
   /** The file was truncated or replaced: forget every row; rows from offset 0 follow. */
   reset: [];
   /** A skipped line or an unreadable file; the tail keeps going. */
@@ -23,6 +26,8 @@ export interface MetricsTailOptions {
   pollMs?: number;
   /** Largest read in one call; a longer line grows it. Default 4 MiB. */
   chunkBytes?: number;
+  /** Emit `columns` (typed arrays per metric) instead of `rows`: for charts of long runs. */
+  columns?: boolean;
 }
 
 /**
@@ -49,6 +54,7 @@ export class MetricsTail extends EventEmitter<MetricsTailEvents> {
   private polling = false;
   private readonly pollMs: number;
   private chunkBytes: number;
+  private readonly columns: boolean;
   private readonly onStat = (curr: fs.Stats, prev: fs.Stats) => {
     if (curr.mtimeMs !== prev.mtimeMs || curr.size !== prev.size || curr.ino !== prev.ino) this.poke();
   };
@@ -60,6 +66,7 @@ export class MetricsTail extends EventEmitter<MetricsTailEvents> {
     super();
     this.pollMs = opts.pollMs ?? 1000;
     this.chunkBytes = Math.max(1024, opts.chunkBytes ?? 4 * 1024 * 1024);
+    this.columns = opts.columns ?? false;
   }
 
   /** Reads the whole file (emitting `rows`), then starts the fallback poll. */
@@ -167,12 +174,19 @@ export class MetricsTail extends EventEmitter<MetricsTailEvents> {
         chunk *= 2;
         continue;
       }
-      // '\n' never occurs inside a multi-byte UTF-8 sequence, so cutting there decodes cleanly.
-      const parsed = parseMetrics(data.toString('utf8', 0, nl + 1), this.offset);
       const end = this.offset + nl + 1;
       const sigStart = Math.max(0, sigLen + nl + 1 - SIGNATURE_BYTES);
       this.signature = Buffer.from(buf.subarray(sigStart, sigLen + nl + 1));
       this.offset = end;
+      if (this.columns) {
+        const parsed = parseMetricColumns(buf, sigLen, sigLen + nl + 1, 1, Math.min(1 << 20, (nl >> 6) + 16));
+        for (const w of parsed.warnings)
+          this.emit('warning', `${this.file} (from byte ${end - nl - 1}): ${w}`);
+        if (blockPoints(parsed.block)) this.emit('columns', parsed.block);
+        continue;
+      }
+      // '\n' never occurs inside a multi-byte UTF-8 sequence, so cutting there decodes cleanly.
+      const parsed = parseMetrics(data.toString('utf8', 0, nl + 1), end - nl - 1);
       for (const w of parsed.warnings) this.emit('warning', `${this.file} (from byte ${end - nl - 1}): ${w}`);
       if (parsed.rows.length) this.emit('rows', parsed.rows);
     }

@@ -6,152 +6,12 @@
  * and when a run folder appears or disappears.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { listCheckpoints } from '../trainer/checkpoint/files';
-import { parseHeaderLength, parseSafetensorsHeader } from '../trainer/checkpoint/safetensors';
-import type { RunConfig } from '../trainer/config/types';
-import type { EvalRecord } from '../trainer/eval/contract';
-import { parseMetrics } from '../trainer/run/metrics';
-import { RUN_FILES, type RunInfo } from '../trainer/run/runfolder';
-import { evalsOfCheckpoint, latestByProtocol, readEvals } from './evals';
+import { type RunEntry, readRunEntry } from './runScan';
 
-export interface CheckpointEntry {
-  file: string;
-  step: number;
-  bytes: number;
-  /** From the checkpoint's header metadata (absent for a file that is not ours or is corrupt). */
-  epoch?: number;
-  knnTop1?: number;
-  createdAt?: string;
-  /** Why the header could not be read, when it could not. */
-  problem?: string;
-  /** The newest evaluation per protocol from the run's evals.jsonl. */
-  evals?: EvalRecord[];
-}
-
-/** Reads only a checkpoint's header (a few KB) for the tree: epoch, kNN at save time, date. */
-function checkpointSummary(
-  file: string,
-): Pick<CheckpointEntry, 'epoch' | 'knnTop1' | 'createdAt' | 'problem'> {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'r');
-    const size = fs.fstatSync(fd).size;
-    const prefix = Buffer.alloc(8);
-    fs.readSync(fd, prefix, 0, 8, 0);
-    const n = parseHeaderLength(prefix, size);
-    const head = Buffer.alloc(8 + n);
-    fs.readSync(fd, head, 0, 8 + n, 0);
-    const meta = parseSafetensorsHeader(head, size).metadata;
-    const num = (k: string) =>
-      meta[k] !== undefined && Number.isFinite(Number(meta[k])) ? Number(meta[k]) : undefined;
-    return { epoch: num('epoch'), knnTop1: num('knnTop1'), createdAt: meta.createdAt };
-  } catch (e) {
-    return { problem: (e as Error).message };
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-export interface RunEntry {
-  id: string;
-  dir: string;
-  info: RunInfo;
-  config: RunConfig | null;
-  /** Status as the user should see it: a `running` run whose process is gone is `failed`. */
-  status: RunInfo['status'];
-  /** True when run.json says running but its trainer process is gone. */
-  stale: boolean;
-  lastLoss?: number;
-  lastKnn?: number;
-  lastStep?: number;
-  checkpoints: CheckpointEntry[];
-  /** Every record of the run's evals.jsonl, in file order. */
-  evals: EvalRecord[];
-}
-
-/** Reads the last `bytes` of metrics.jsonl: enough for the newest loss and kNN without a full parse. */
-function tailMetrics(file: string, bytes = 64 * 1024): { loss?: number; knn?: number; step?: number } {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'r');
-    const size = fs.fstatSync(fd).size;
-    const start = Math.max(0, size - bytes);
-    const buf = Buffer.alloc(size - start);
-    fs.readSync(fd, buf, 0, buf.length, start);
-    let text = buf.toString('utf8');
-    if (start > 0) text = text.slice(text.indexOf('\n') + 1);
-    const { rows } = parseMetrics(text);
-    const out: { loss?: number; knn?: number; step?: number } = {};
-    for (const r of rows) {
-      if (typeof r.loss === 'number') out.loss = r.loss;
-      if (typeof r.knn_top1 === 'number') out.knn = r.knn_top1;
-      out.step = Math.max(out.step ?? 0, r.step);
-    }
-    // kNN rows are rare: look further back when the tail had none.
-    if (out.knn === undefined && start > 0 && bytes < 8 * 1024 * 1024) {
-      out.knn = tailMetrics(file, bytes * 8).knn;
-    }
-    return out;
-  } catch {
-    return {};
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export function readRunEntry(dir: string): RunEntry | null {
-  let info: RunInfo;
-  try {
-    info = JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.run), 'utf8'));
-  } catch {
-    return null;
-  }
-  let config: RunConfig | null = null;
-  try {
-    config = JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.config), 'utf8'));
-  } catch {
-    config = null;
-  }
-  const live = info.status === 'running' || info.status === 'stopping';
-  const stale = live && !!info.pid && info.host === os.hostname() && !isAlive(info.pid);
-  const tail = tailMetrics(path.join(dir, RUN_FILES.metrics));
-  const evals = readEvals(dir).records;
-  const checkpoints = listCheckpoints(dir).map((c) => {
-    let bytes = 0;
-    try {
-      bytes = fs.statSync(c.file).size;
-    } catch {
-      // removed meanwhile (checkpoint rotation)
-    }
-    const mine = latestByProtocol(evalsOfCheckpoint(dir, evals, c.file));
-    return { ...c, bytes, ...checkpointSummary(c.file), ...(mine.length ? { evals: mine } : {}) };
-  });
-  return {
-    id: info.id ?? path.basename(dir),
-    dir,
-    info,
-    config,
-    status: stale ? 'failed' : info.status,
-    stale,
-    lastLoss: tail.loss,
-    lastKnn: tail.knn,
-    lastStep: tail.step,
-    checkpoints,
-    evals,
-  };
-}
+export type { CheckpointEntry, RunEntry } from './runScan';
+export { readRunEntry } from './runScan';
 
 export class RunStore implements vscode.Disposable {
   private readonly runs = new Map<string, RunEntry>();
@@ -162,6 +22,13 @@ export class RunStore implements vscode.Disposable {
   private readonly pending = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private poll: NodeJS.Timeout | undefined;
+  /** Resolved run folder -> run id, so a file event finds its run without a pass over all runs. */
+  private readonly ids = new Map<string, string>();
+  /** all()'s order, kept until the set of runs or a run changes (the tree asks often). */
+  private sorted: RunEntry[] | null = null;
+  /** Run folders read since the store was made, and by the last refresh: tests count them. */
+  reads = 0;
+  lastRefreshed: string[] = [];
 
   constructor(private dir: string | undefined) {
     this.rescan();
@@ -181,9 +48,10 @@ export class RunStore implements vscode.Disposable {
   }
 
   all(): RunEntry[] {
-    return [...this.runs.values()].sort((a, b) =>
+    this.sorted ??= [...this.runs.values()].sort((a, b) =>
       (b.info.createdAt ?? '').localeCompare(a.info.createdAt ?? ''),
     );
+    return [...this.sorted];
   }
 
   get(id: string): RunEntry | undefined {
@@ -191,18 +59,20 @@ export class RunStore implements vscode.Disposable {
   }
 
   byDir(dir: string): RunEntry | undefined {
-    const d = path.resolve(dir);
-    return this.all().find((r) => path.resolve(r.dir) === d);
+    const id = this.ids.get(path.resolve(dir));
+    return id === undefined ? undefined : this.runs.get(id);
   }
 
   /** Full scan: once at start, and when folders appear or disappear. */
   rescan(): void {
     this.runs.clear();
+    this.ids.clear();
+    this.sorted = null;
     if (this.dir && fs.existsSync(this.dir)) {
       for (const e of fs.readdirSync(this.dir, { withFileTypes: true })) {
         if (!e.isDirectory() || e.name.startsWith('.')) continue;
-        const entry = readRunEntry(path.join(this.dir, e.name));
-        if (entry) this.runs.set(entry.id, entry);
+        const entry = this.read(path.join(this.dir, e.name));
+        if (entry) this.put(entry);
       }
     }
     this.emitter.fire(undefined);
@@ -216,23 +86,37 @@ export class RunStore implements vscode.Disposable {
       this.timer = undefined;
       const dirs = [...this.pending];
       this.pending.clear();
+      this.lastRefreshed = dirs;
       let setChanged = false;
       for (const d of dirs) {
-        const entry = readRunEntry(d);
-        const old = [...this.runs.values()].find((r) => path.resolve(r.dir) === d);
+        const entry = this.read(d);
+        const old = this.byDir(d);
+        if (old) {
+          this.runs.delete(old.id);
+          this.ids.delete(d);
+        }
+        this.sorted = null;
         if (!entry) {
-          if (old) {
-            this.runs.delete(old.id);
-            setChanged = true;
-          }
+          if (old) setChanged = true;
           continue;
         }
         if (!old) setChanged = true;
-        this.runs.set(entry.id, entry);
+        this.put(entry);
         if (old) this.emitter.fire(entry);
       }
       if (setChanged) this.emitter.fire(undefined);
     }, 150);
+  }
+
+  private read(dir: string): RunEntry | null {
+    this.reads++;
+    return readRunEntry(dir);
+  }
+
+  private put(entry: RunEntry): void {
+    this.runs.set(entry.id, entry);
+    this.ids.set(path.resolve(entry.dir), entry.id);
+    this.sorted = null;
   }
 
   private watch(): void {

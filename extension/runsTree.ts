@@ -39,9 +39,33 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
   readonly onDidChangeTreeData = this.emitter.event;
   grouping: Grouping = 'status';
 
+  /**
+   * One node object per run, kept across renders: VS Code refreshes a single row only when the
+   * change event carries the very object getChildren returned for it.
+   */
+  private readonly runNodes = new Map<string, RunsNode & { kind: 'run' }>();
+
   constructor(private readonly store: RunStore) {
-    // Any change re-renders from the store; VS Code keeps expansion state by item id.
-    store.onDidChange(() => this.emitter.fire(undefined));
+    store.onDidChange((run) => this.onStoreChange(run));
+  }
+
+  /**
+   * A run that changed but stays in its group re-renders only its row (and its children), so a
+   * live run in a 1,000-run tree costs one getTreeItem per update; a run that moved between
+   * groups, appeared or vanished re-renders the tree (VS Code keeps expansion by item id).
+   */
+  private onStoreChange(run: RunEntry | undefined): void {
+    const node = run && this.runNodes.get(run.id);
+    if (!run || !node || this.groupKey(node.run) !== this.groupKey(run)) {
+      this.emitter.fire(undefined);
+      return;
+    }
+    node.run = run;
+    this.emitter.fire(node);
+  }
+
+  private groupKey(r: RunEntry): string {
+    return this.grouping === 'status' ? r.status : r.info.method;
   }
 
   setGrouping(g: Grouping): void {
@@ -54,15 +78,29 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
     if (!node) {
       const runs = this.store.all();
       if (!runs.length) return [];
-      const key = (r: RunEntry) => (this.grouping === 'status' ? r.status : r.info.method);
       const groups = new Map<string, RunEntry[]>();
-      for (const r of runs) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
+      for (const r of runs) {
+        const k = this.groupKey(r);
+        const g = groups.get(k);
+        if (g) g.push(r);
+        else groups.set(k, [r]);
+      }
+      // Nodes of runs that are gone are dropped here, so the map never outgrows the folder.
+      const live = new Set(runs.map((r) => r.id));
+      for (const id of this.runNodes.keys()) if (!live.has(id)) this.runNodes.delete(id);
       const labels = [...groups.keys()].sort((a, b) =>
         this.grouping === 'status' ? STATUS_ORDER.indexOf(a) - STATUS_ORDER.indexOf(b) : a.localeCompare(b),
       );
       return labels.map((label) => ({ kind: 'group', label, runs: groups.get(label)! }));
     }
-    if (node.kind === 'group') return node.runs.map((run) => ({ kind: 'run', run }));
+    if (node.kind === 'group') {
+      return node.runs.map((run) => {
+        let n = this.runNodes.get(run.id);
+        if (n) n.run = run;
+        else this.runNodes.set(run.id, (n = { kind: 'run', run }));
+        return n;
+      });
+    }
     if (node.kind === 'run') {
       return [...node.run.checkpoints]
         .reverse()
@@ -85,16 +123,13 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
       const r = node.run;
       const item = new vscode.TreeItem(
         r.info.name || r.id,
-        r.checkpoints.length
-          ? vscode.TreeItemCollapsibleState.Collapsed
-          : vscode.TreeItemCollapsibleState.None,
+        r.checkpointCount ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
       );
       item.id = `run:${r.id}`;
       item.description = runDescription(r);
       const [icon, color] = STATUS_ICON[r.status] ?? ['circle-outline', undefined];
       item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
       item.contextValue = `run:${r.status}`;
-      item.tooltip = runTooltip(r);
       item.resourceUri = vscode.Uri.file(r.dir);
       item.command = { command: 'contrastiveLab.openCharts', title: 'Open Charts', arguments: [node] };
       return item;
@@ -128,6 +163,15 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
     if (c.problem) tip.appendMarkdown(`\n\n**Unreadable:** ${c.problem}`);
     item.tooltip = tip;
     item.command = { command: 'vscode.open', title: 'Open Checkpoint', arguments: [vscode.Uri.file(c.file)] };
+    return item;
+  }
+
+  /**
+   * Tooltips are built on hover: the run tooltip needs config.json, which listing a 1,000-run
+   * folder does not read.
+   */
+  resolveTreeItem(item: vscode.TreeItem, node: RunsNode): vscode.TreeItem {
+    if (node.kind === 'run' && item.tooltip === undefined) item.tooltip = runTooltip(node.run);
     return item;
   }
 

@@ -18,10 +18,14 @@ import { ensureBuilt, runCli, tempDir } from '../helpers/trainer-process';
 const TINY_OVERRIDES: Record<string, Record<string, unknown>> = {
   'moco-v1': { params: { queueSize: 32 } },
   'moco-v2': { params: { queueSize: 32 } },
+  // The queue (from the preset's queueStartEpoch 1) fills after two steps and is used in the last two.
+  swav: { params: { queueSize: 32 } },
   'moco-v3': {
     params: { freezePatchEmbed: true },
     encoder: { arch: 'vit', width: 8, patchSize: 8, depth: 1, heads: 2, posEmbed: 'sincos' },
   },
+  // A ViT, so the CLI run also covers position embeddings resized for the 16-px small crops.
+  dino: { encoder: { arch: 'vit', width: 8, patchSize: 8, depth: 1, heads: 2 } },
   clip: { params: { textWidth: 8, textLayers: 1, textHeads: 2 }, head: { hidden: [], out: 8, outputBn: false } },
 };
 

@@ -3,11 +3,14 @@
  * elements one by one), and the backend chooser in this environment (no tfjs-node packages).
  */
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { BACKEND_ENV_VAR, describeBackend, initBackend } from '../../trainer/backend/choose';
+import { BACKEND_ENV_VAR, describeBackend, initBackend, THREADS_ENV_VAR } from '../../trainer/backend/choose';
 import {
   registerWasmTrainingKernels,
   type StridedInputGradMethod,
@@ -16,6 +19,7 @@ import {
   wasmTrainingKernelsRegistered,
   withStockConv2DBackpropInput,
 } from '../../trainer/backend/wasm-kernels';
+import { findThreadedFiles, resolveThreads } from '../../trainer/backend/wasm-threads';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 
@@ -348,78 +352,64 @@ describe('wasm training kernels', function () {
     assert.equal(tf.backend().numDataIds(), beforeIds);
     tf.dispose([x, w, dw, w1, idx]);
   });
+});
 
-  it('micro-benchmark [128,32,32,32] * 3x3x32x64 (printout; asserts only that stock and new dx agree)', async function () {
-    // Timing printout only: opt in with CONTRASTIVE_LAB_BENCH=1 (the numbers belong to `npm run bench`).
-    if (process.env.CONTRASTIVE_LAB_BENCH !== '1') this.skip();
-    await tf.setBackend('wasm');
-    const once = (fn: () => tf.Tensor, keep: boolean): { ms: number; out?: Float32Array } => {
-      let out: Float32Array | undefined;
-      const t0 = performance.now();
-      tf.tidy(() => {
-        const r = fn().dataSync();
-        if (keep) out = Float32Array.from(r);
+describe('wasm threads', function () {
+  this.timeout(120_000);
+
+  it('resolves the thread count from the option, then CONTRASTIVE_LAB_THREADS, then the cores', () => {
+    assert.equal(resolveThreads(3, {}), 3);
+    assert.equal(resolveThreads(undefined, { [THREADS_ENV_VAR]: ' 2 ' }), 2);
+    assert.equal(resolveThreads(1, { [THREADS_ENV_VAR]: '4' }), 1);
+    assert.equal(resolveThreads(undefined, {}), os.availableParallelism?.() ?? os.cpus().length);
+    assert.throws(
+      () => resolveThreads(undefined, { [THREADS_ENV_VAR]: 'two' }),
+      /CONTRASTIVE_LAB_THREADS: expected a positive integer, got 'two'/,
+    );
+    assert.throws(() => resolveThreads(0, {}), /threads: expected a positive integer/);
+  });
+
+  it('finds the threaded binary, module script and a worker bootstrap that parses', () => {
+    const files = findThreadedFiles();
+    for (const f of Object.values(files)) assert.ok(existsSync(f), f);
+    const worker = readFileSync(files.worker, 'utf8');
+    assert.doesNotThrow(() => new Function(worker), 'worker bootstrap is not valid JavaScript');
+    assert.match(worker, /importScripts/);
+  });
+
+  it('a fresh process runs 2 threads and computes the conv gradients the 1-thread backend does', async () => {
+    // A process can start wasm once, so the threaded side runs in a child.
+    const dir = path.join(__dirname, '..', '..', '.test-tmp');
+    mkdirSync(dir, { recursive: true });
+    const script = path.join(dir, 'wasm-threads-probe.ts');
+    const root = path.join(__dirname, '..', '..');
+    const probe = (threads: number) => `
+      import * as tf from '@tensorflow/tfjs-core';
+      import { initBackend } from '${path.join(root, 'trainer/backend/choose')}';
+      (async () => {
+        const info = await initBackend('wasm', { threads: ${threads} });
+        const x = tf.tensor4d(Array.from({ length: 2 * 9 * 9 * 8 }, (_, i) => Math.sin(i)), [2, 9, 9, 8]);
+        const w = tf.tensor4d(Array.from({ length: 3 * 3 * 8 * 16 }, (_, i) => Math.cos(i)), [3, 3, 8, 16]);
+        const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'))))([x, w]);
+        console.log(JSON.stringify({ threads: info.threads, gx: Array.from(gx.dataSync()), gw: Array.from(gw.dataSync()) }));
+      })();`;
+    const run = (threads: number) => {
+      writeFileSync(script, probe(threads));
+      const out = execFileSync(process.execPath, [require.resolve('tsx/cli'), script], {
+        cwd: root,
+        encoding: 'utf8',
       });
-      return { ms: performance.now() - t0, out };
+      return JSON.parse(out.trim().split('\n').at(-1)!) as { threads: number; gx: number[]; gw: number[] };
     };
-    const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-    const x = tf.tensor4d(randomArray(128 * 32 * 32 * 32, 13), [128, 32, 32, 32]);
-    const w = tf.tensor4d(randomArray(3 * 3 * 32 * 64, 14), [3, 3, 32, 64]);
-    const rounds = 3;
-    for (const stride of [1, 2]) {
-      const attrs = { strides: stride, pad: 'same', dataFormat: 'NHWC' };
-      const dy = tf.tidy(() => tf.conv2d(x, w, stride, 'same'));
-      const inputGrad = () =>
-        tf
-          .engine()
-          .runKernel(
-            tf.Conv2DBackpropInput,
-            { dy, filter: w },
-            { ...attrs, inputShape: x.shape },
-          ) as tf.Tensor;
-      const ops: Record<string, () => tf.Tensor> = {
-        forward: () => tf.conv2d(x, w, stride, 'same'),
-        stockInput: () => withStockConv2DBackpropInput(inputGrad),
-        newInput: inputGrad,
-        zeroInsertInput: () => {
-          setStridedInputGradMethod('zero-insert');
-          try {
-            return inputGrad();
-          } finally {
-            setStridedInputGradMethod('phases');
-          }
-        },
-        newFilter: () =>
-          tf
-            .engine()
-            .runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: w.shape }) as tf.Tensor,
-      };
-      // The machine's speed drifts from minute to minute: warm every op up (XNNPACK operator
-      // creation, heap growth), then interleave the timed rounds and report medians.
-      const outs: Record<string, Float32Array> = {};
-      for (const [name, fn] of Object.entries(ops)) outs[name] = once(fn, true).out!;
-      const times: Record<string, number[]> = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
-      for (let r = 0; r < rounds; r++) {
-        for (const [name, fn] of Object.entries(ops)) times[name].push(once(fn, false).ms);
-      }
-      const ms = (name: string) => `${median(times[name]).toFixed(0)} ms`;
-      const agree = compare(outs.newInput, outs.stockInput);
-      const agreeZ = compare(outs.zeroInsertInput, outs.stockInput);
-      console.log(
-        `      stride ${stride} (median of ${rounds}): forward ${ms('forward')} | Conv2DBackpropInput stock ` +
-          `${ms('stockInput')}, new ${ms('newInput')}` +
-          (stride > 1 ? ` (zero-insert variant ${ms('zeroInsertInput')})` : '') +
-          ` | Conv2DBackpropFilter new ${ms('newFilter')} | new vs stock dx max |diff| ` +
-          `${agree.maxAbs.toExponential(2)} (max ${agree.maxRef.toPrecision(3)})`,
-      );
-      assert.ok(
-        agreeZ.maxAbs <= 1e-4 * Math.max(1, agreeZ.maxRef),
-        'zero-insert and stock input gradients disagree',
-      );
-      assert.ok(agree.maxAbs <= 1e-4 * Math.max(1, agree.maxRef), 'new and stock input gradients disagree');
-      dy.dispose();
+    const one = run(1);
+    const two = run(2);
+    assert.equal(one.threads, 1);
+    assert.equal(two.threads, 2);
+    for (const k of ['gx', 'gw'] as const) {
+      const d = compare(Float32Array.from(two[k]), Float32Array.from(one[k]));
+      assert.ok(d.maxAbs <= 1e-5 * Math.max(1, d.maxRef), `${k}: max |diff| ${d.maxAbs} (max ${d.maxRef})`);
     }
-    tf.dispose([x, w]);
   });
 });
 

@@ -391,7 +391,10 @@ describe('CLIP', () => {
       assert.ok(Math.abs(Math.exp(t0) - 14.2857) < 1e-3);
       const param = model.store.trainable().find((p) => p.name === 'online.logit_scale')!;
       assert.ok(param, 'the log scale is trained');
-      const opt = new Optimizer(tinyConfig().optimizer, [param]);
+      // Plain SGD, so one step is exactly lr x gradient (the preset's AdamW moves by about lr per step).
+      const opt = new Optimizer({ ...tinyConfig().optimizer, kind: 'sgd', momentum: 0, weightDecay: 0 }, [
+        param,
+      ]);
       // A gradient that pushes t far up: one SGD step moves it to t0 + 0.1 * 50 > ln 100.
       const grads = { [param.variable.name]: tf.scalar(-50) };
       opt.apply([param], grads, 0.1);

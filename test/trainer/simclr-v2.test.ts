@@ -254,6 +254,10 @@ describe('SimCLR v2', () => {
     it('without memory: no momentum network, no queue; the loss is NT-Xent of the head outputs', () => {
       const model = buildReady(tinyConfig());
       assert.equal(model.queue, null);
+      assert.throws(
+        () => buildSimclrV2(tinyConfig({ params: { memory: true, queueSize: 20 } }), NORM),
+        /params.queueSize \(20\) must be a multiple of 2 x training.batchSize = 8 .*use e.g. 24/,
+      );
       assert.ok(![...model.store.params.keys()].some((k) => k.startsWith('target.')));
       const views = [5, 6].map((sd) => tf.randomUniform([4, 8, 8, 3], 0, 1, 'float32', sd) as tf.Tensor4D);
       // Same weights and same BN batch: the loss equals NT-Xent over embed()'s outputs.
@@ -348,6 +352,7 @@ describe('SimCLR v2', () => {
       assert.equal(full.params.ftProjSelector, 1);
       assert.equal(full.params.memory, false);
       assert.equal(full.optimizer.kind, 'lars');
+      buildSimclrV2(full, NORM).store.dispose();
     }
     const p = deepMerge<RunConfig>(BASE_DEFAULTS, simclrV2.info.presets.paper);
     assert.deepEqual(

@@ -104,7 +104,7 @@ describe('SwAV', () => {
     }
 
     it('is ln K + 1/(2 d tau^2) on random unit embeddings (reference section 5: 8.397 for K 3000, d 128, tau 0.1)', () => {
-      const [b, k, d, tau] = [256, 3000, 128, 0.1];
+      const [b, k, d, tau] = [128, 3000, 128, 0.1];
       const rng = new Rng(11);
       const unit = (x: tf.Tensor2D) => tf.div(x, tf.norm(x, 'euclidean', 1, true)) as tf.Tensor2D;
       const loss = tf.tidy(() => {
@@ -117,7 +117,7 @@ describe('SwAV', () => {
       });
       const theory = Math.log(k) + 1 / (2 * d * tau * tau);
       console.log(`      random embeddings: loss ${loss.toFixed(4)}, theory ${theory.toFixed(4)}`);
-      assert.ok(Math.abs(loss - theory) < 0.02, `${loss} vs ${theory}`);
+      assert.ok(Math.abs(loss - theory) < 0.03, `${loss} vs ${theory}`);
     });
 
     it('gives the codes no gradient, and every crop other than a code source a gradient', () => {

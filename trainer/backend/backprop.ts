@@ -49,11 +49,15 @@ function engineInternals(): EngineInternals {
   const e = tf.engine() as unknown as EngineInternals;
   for (const key of ['scopedRun', 'startTape', 'endTape', 'tidy', 'gradients'] as const) {
     if (typeof e[key] !== 'function') {
-      throw new Error(`memory-lean backprop: tfjs-core's engine has no '${key}' (unsupported tfjs-core version)`);
+      throw new Error(
+        `memory-lean backprop: tfjs-core's engine has no '${key}' (unsupported tfjs-core version)`,
+      );
     }
   }
   if (typeof e.state !== 'object' || !('gradientDepth' in e.state)) {
-    throw new Error('memory-lean backprop: unexpected tfjs-core engine state (unsupported tfjs-core version)');
+    throw new Error(
+      'memory-lean backprop: unexpected tfjs-core engine state (unsupported tfjs-core version)',
+    );
   }
   return e;
 }
@@ -106,7 +110,8 @@ function leanGradients(
   // Nested: the outer gradient records this backward pass, so nothing here may be freed early.
   if (this.state.gradientDepth > 0) return stockGradients!.call(this, f, xs, dy, allowNoGradients);
   if (xs.length === 0) throw new Error('gradients() received an empty list of xs.');
-  if (dy != null && dy.dtype !== 'float32') throw new Error(`dy must have 'float32' dtype, but has '${dy.dtype}'`);
+  if (dy != null && dy.dtype !== 'float32')
+    throw new Error(`dy must have 'float32' dtype, but has '${dy.dtype}'`);
   const y = this.scopedRun(
     () => this.startTape(),
     () => this.endTape(),

@@ -40,7 +40,8 @@ function channelMean(x2: tf.Tensor2D): tf.Tensor2D {
   while (m % b !== 0) b--;
   const a = m / b;
   const inner = tf.avgPool(tf.reshape(x2, [a, b, 1, c]) as tf.Tensor4D, [b, 1], 1, 'valid');
-  const outer = a === 1 ? inner : tf.avgPool(tf.reshape(inner, [1, a, 1, c]) as tf.Tensor4D, [a, 1], 1, 'valid');
+  const outer =
+    a === 1 ? inner : tf.avgPool(tf.reshape(inner, [1, a, 1, c]) as tf.Tensor4D, [a, 1], 1, 'valid');
   return tf.reshape(outer, [1, c]) as tf.Tensor2D;
 }
 

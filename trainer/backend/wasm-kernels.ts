@@ -456,6 +456,22 @@ function unsortedSegmentSum(args: {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Identity
+
+/**
+ * Identity that shares its input's buffer, as the cpu backend's does. tfjs-core clones every
+ * tensor it saves for the backward pass through this kernel, and wasm's own Identity copies the
+ * data, so each saved activation cost a full copy in time and in peak memory. Tensors are
+ * immutable (a Variable's assign swaps buffers, never writes into one), so sharing is safe.
+ */
+function identity(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend }): tf.TensorInfo {
+  const x = args.inputs.x;
+  if (x === undefined) throw new Error("wasm training kernel: missing input 'x'");
+  args.backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration
 
 const KERNELS: tf.KernelConfig[] = [
@@ -484,6 +500,11 @@ const KERNELS: tf.KernelConfig[] = [
     backendName: BACKEND,
     kernelFunc: unsortedSegmentSum as tf.KernelFunc,
   },
+  {
+    kernelName: tf.Identity,
+    backendName: BACKEND,
+    kernelFunc: identity as tf.KernelFunc,
+  },
 ];
 
 /** The wasm backend's own Conv2DBackpropInput, kept so benchmarks can compare against it. */
@@ -505,8 +526,8 @@ export function registerWasmTrainingKernels(): void {
     if (isOurs(config)) continue;
     const existing = tf.getKernel(config.kernelName, BACKEND);
     if (existing !== undefined) {
-      // Only Conv2DBackpropInput exists in stock wasm: it is replaced because it runs ~8x slower than
-      // a forward conv, and tfjs refuses to register a second kernel under the same name, so the
+      // Conv2DBackpropInput and Identity exist in stock wasm: the first is replaced because it runs
+      // ~8x slower than a forward conv, the second because it copies (see identity). tfjs refuses to register a second kernel under the same name, so the
       // stock one has to be unregistered first. It is kept for `withStockConv2DBackpropInput`.
       if (config.kernelName === tf.Conv2DBackpropInput && stockConv2DBackpropInput === undefined) {
         stockConv2DBackpropInput = existing;

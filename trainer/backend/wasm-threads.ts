@@ -90,10 +90,17 @@ export interface ThreadedFiles {
 export function findThreadedFiles(dir?: string): ThreadedFiles {
   const wasmOut = packageWasmOut();
   const pick = (name: string): string => {
-    for (const d of [dir, wasmOut]) if (d !== undefined && existsSync(path.join(d, name))) return path.join(d, name);
-    throw new Error(`${name} not found (looked in ${[dir, wasmOut].filter(Boolean).join(', ') || 'nowhere'})`);
+    for (const d of [dir, wasmOut])
+      if (d !== undefined && existsSync(path.join(d, name))) return path.join(d, name);
+    throw new Error(
+      `${name} not found (looked in ${[dir, wasmOut].filter(Boolean).join(', ') || 'nowhere'})`,
+    );
   };
-  return { wasm: pick(THREADED_FILES.wasm), script: pick(THREADED_FILES.script), worker: workerScript(dir, wasmOut) };
+  return {
+    wasm: pick(THREADED_FILES.wasm),
+    script: pick(THREADED_FILES.script),
+    worker: workerScript(dir, wasmOut),
+  };
 }
 
 /**
@@ -109,7 +116,8 @@ export function resolveThreads(requested?: number, env: NodeJS.ProcessEnv = proc
         ? [fromEnv.trim(), THREADS_ENV_VAR]
         : [String(os.availableParallelism?.() ?? os.cpus().length), 'cores'];
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${source}: expected a positive integer, got '${value}'`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`${source}: expected a positive integer, got '${value}'`);
   return n;
 }
 
@@ -169,10 +177,6 @@ export async function registerThreadedWasm(threads: number, dir?: string): Promi
   // BackendWasm's constructor passes this to XNNPACK's thread pool.
   setThreadsCount(threads);
   tf.removeBackend('wasm');
-  tf.registerBackend(
-    'wasm',
-    () => new BackendWasm(module as never),
-    WASM_PRIORITY,
-  );
+  tf.registerBackend('wasm', () => new BackendWasm(module as never), WASM_PRIORITY);
   return true;
 }

@@ -60,15 +60,19 @@ export function buildSimclrV2(config: RunConfig, norm: Normalization): SimclrV2M
   const schedule = p.momentumSchedule ?? SIMCLR_V2_DEFAULTS.momentumSchedule;
   const batch = config.training.batchSize;
 
+  const queueSize = p.queueSize ?? SIMCLR_V2_DEFAULTS.queueSize;
+  if (useMemory && queueSize % (2 * batch) !== 0) {
+    throw new Error(
+      `SimCLR v2 memory: params.queueSize (${queueSize}) must be a multiple of 2 x training.batchSize = ${2 * batch} (both views' keys are written each step); use e.g. ${Math.max(1, Math.round(queueSize / (2 * batch))) * 2 * batch}.`,
+    );
+  }
   const store = new ParamStore(config.seed);
   // Frozen before any of its parameters exist: the memory network never reaches the optimizer.
   const ema = useMemory ? new EmaTarget(store, 'online.', 'target.') : null;
   const encoder: Encoder = makeEncoder('online.encoder', config.encoder, norm);
   const memEncoder: Encoder | null = useMemory ? makeEncoder('target.encoder', config.encoder, norm) : null;
   // Both views' keys go in each step: 2B rows per write.
-  const queue = useMemory
-    ? new KeyQueue(store, 'queue', p.queueSize ?? SIMCLR_V2_DEFAULTS.queueSize, config.head.out, 2 * batch)
-    : null;
+  const queue = useMemory ? new KeyQueue(store, 'queue', queueSize, config.head.out, 2 * batch) : null;
   let pending: tf.Tensor2D | null = null;
 
   const embed = (x: tf.Tensor4D): tf.Tensor2D[] => {

@@ -19,6 +19,31 @@ export const VIT_LN_EPS = 1e-6;
 /** Large negative added to masked attention logits (not -Infinity: 0 * Infinity is NaN in the gradient). */
 const MASK_NEG = -1e9;
 
+/** Swaps the last two axes. */
+function transposeLast2(x: tf.Tensor): tf.Tensor {
+  const perm = x.shape.map((_, i) => i);
+  const r = perm.length;
+  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+  return tf.transpose(x, perm);
+}
+
+/**
+ * a @ b (any rank >= 2, equal batch axes) whose gradient never asks for a transposed matMul:
+ * tf.matMul's own gradient uses transposeA/transposeB, which the wasm backend runs on a slow path
+ * (about 6x slower than transposing the operand first: 45 ms against 7 ms for [4160,128]x[128,64]).
+ */
+export const matMulNT = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved;
+      return [tf.matMul(dy, transposeLast2(sb)), tf.matMul(transposeLast2(sa), dy)];
+    },
+  };
+}) as <T extends tf.Tensor>(a: T, b: tf.Tensor) => T;
+
 /** Xavier/Glorot uniform bound, the initialisation of MoCo v3's and DINO's transformer Linears. */
 export function xavierBound(fanIn: number, fanOut: number): number {
   return Math.sqrt(6 / (fanIn + fanOut));
@@ -39,7 +64,7 @@ export function linear<T extends tf.Tensor>(
   const cin = shape[shape.length - 1];
   const init = opts.init ?? { kind: 'uniform', bound: xavierBound(cin, out) };
   const w = ctx.ps.param(`${name}.weight`, [cin, out], init, 'weight') as tf.Tensor2D;
-  let y: tf.Tensor = tf.matMul(tf.reshape(x, [-1, cin]) as tf.Tensor2D, w);
+  let y: tf.Tensor = matMulNT(tf.reshape(x, [-1, cin]), w);
   if (opts.bias ?? true) y = tf.add(y, ctx.ps.param(`${name}.bias`, [out], { kind: 'zeros' }, 'bias'));
   return tf.reshape(y, [...shape.slice(0, -1), out]) as T;
 }
@@ -103,13 +128,15 @@ export function multiHeadAttention(
     // MoCo v3 (vits.py) initialises qkv as three separate D x D Xavier matrices.
     init: { kind: 'uniform', bound: xavierBound(d, d) },
   });
-  const [q, k, v] = tf
-    .split(qkv, 3, 2)
-    .map((t) => tf.transpose(tf.reshape(t, [b, n, h, dh]), [0, 2, 1, 3]) as tf.Tensor4D);
-  let logits = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)) as tf.Tensor4D;
+  const [q, k, v] = tf.split(qkv, 3, 2).map((t) => tf.reshape(t, [b, n, h, dh]));
+  // q [B, heads, N, dh], k^T [B, heads, dh, N], v [B, heads, N, dh].
+  const qh = tf.transpose(q, [0, 2, 1, 3]);
+  const kT = tf.transpose(k, [0, 2, 3, 1]);
+  const vh = tf.transpose(v, [0, 2, 1, 3]);
+  let logits = tf.mul(matMulNT(qh, kT), 1 / Math.sqrt(dh)) as tf.Tensor4D;
   if (opts.causal) logits = tf.add(logits, causalMask(n)) as tf.Tensor4D;
   const attention = tf.softmax(logits) as tf.Tensor4D;
-  const heads = tf.matMul(attention, v) as tf.Tensor4D;
+  const heads = matMulNT(attention, vh) as tf.Tensor4D;
   const merged = tf.reshape(tf.transpose(heads, [0, 2, 1, 3]), [b, n, d]) as tf.Tensor3D;
   const y = linear(ctx, `${name}.proj`, merged, d);
   return opts.returnAttention ? { y, attention } : { y };

@@ -9,6 +9,20 @@ import type { MetricRow } from '../../trainer/run/metrics';
 /** One metrics.jsonl line, already parsed: `{step, epoch, time, ...values}`. */
 export type ChartRow = MetricRow;
 
+/**
+ * One metric's points as columns of equal length, in step order. Long runs travel this way: a
+ * million points are four typed arrays (posted as binary) instead of a million row objects.
+ */
+export interface ChartSeriesColumns {
+  step: Float64Array;
+  epoch: Float64Array;
+  time: Float64Array;
+  y: Float64Array;
+}
+
+/** Points by metric name. */
+export type ChartSeriesBlock = Record<string, ChartSeriesColumns>;
+
 export interface ChartRun {
   id: string;
   /** Shown in the legend and the tooltip. */
@@ -21,17 +35,20 @@ export interface ChartRun {
 export interface ChartsInitMessage {
   type: 'init';
   runs: ChartRun[];
-  /** All rows per run id, sorted by step, each step once. */
+  /** Rows per run id (evaluations; small), sorted by step. */
   rows: Record<string, ChartRow[]>;
+  /** metrics.jsonl per run id, as columns (absent for a run with no metrics yet). */
+  series?: Record<string, ChartSeriesBlock>;
   /** Compare view: each run's config.json (absent where unreadable), for the diff of differing keys. */
   configs?: Record<string, unknown>;
 }
 
-/** Rows that the webview has not seen yet: never the whole series again. */
+/** Points that the webview has not seen yet: never the whole series again. */
 export interface ChartsAppendMessage {
   type: 'append';
   runId: string;
-  rows: ChartRow[];
+  rows?: ChartRow[];
+  series?: ChartSeriesBlock;
 }
 
 /** metrics.jsonl was truncated or replaced (a resume): drop the run's rows; appends follow. */
@@ -113,6 +130,16 @@ export function isChartsFromWebview(msg: unknown): msg is ChartsFromWebview {
   return m.type === 'ready' || m.type === 'exportCsv' || (m.type === 'error' && typeof m.text === 'string');
 }
 
+function isSeriesBlock(b: unknown): boolean {
+  if (typeof b !== 'object' || b === null) return false;
+  for (const c of Object.values(b)) {
+    const s = c as Partial<ChartSeriesColumns>;
+    if (!(s?.y instanceof Float64Array && s.step instanceof Float64Array)) return false;
+    if (s.step.length !== s.y.length) return false;
+  }
+  return true;
+}
+
 export function isChartsToWebview(msg: unknown): msg is ChartsToWebview {
   if (typeof msg !== 'object' || msg === null) return false;
   const m = msg as { type?: unknown; runId?: unknown; rows?: unknown; runs?: unknown; text?: unknown };
@@ -120,7 +147,10 @@ export function isChartsToWebview(msg: unknown): msg is ChartsToWebview {
     case 'init':
       return Array.isArray(m.runs) && typeof m.rows === 'object' && m.rows !== null;
     case 'append':
-      return typeof m.runId === 'string' && Array.isArray(m.rows);
+      return (
+        typeof m.runId === 'string' &&
+        (Array.isArray(m.rows) || (m.rows === undefined && isSeriesBlock((m as { series?: unknown }).series)))
+      );
     case 'reset':
       return typeof m.runId === 'string';
     case 'warning':

@@ -2,7 +2,7 @@
  * The webview's data model: per run and metric, columnar typed arrays that grow as rows stream
  * in, plus the smoothed curve kept up to date incrementally. Pure (no DOM), so it is unit tested.
  */
-import type { ChartRow, ChartRun, ChartsXAxis } from './messages';
+import type { ChartRow, ChartRun, ChartSeriesBlock, ChartSeriesColumns, ChartsXAxis } from './messages';
 import { CHARTS_PREFERRED_ORDER } from './messages';
 import { debiasedEmaRange, type EmaState, newEmaState } from './smoothing';
 
@@ -78,6 +78,47 @@ export class Series {
   }
 
   /**
+   * Adds points in bulk. The usual case (steps increasing, all after the last one) is four
+   * typed-array copies; anything else goes point by point through add(). Returns the indices
+   * of the points that were new, or null when all were.
+   */
+  addColumns(c: ChartSeriesColumns): Uint32Array | null {
+    const m = c.y.length;
+    const n = this.length;
+    let inOrder = m === 0 || n === 0 || c.step[0] > this.cols.step.data[n - 1];
+    for (let i = 0; inOrder && i < m; i++) {
+      if (!Number.isFinite(c.y[i]) || !Number.isFinite(c.step[i]) || (i > 0 && c.step[i] <= c.step[i - 1]))
+        inOrder = false;
+    }
+    if (inOrder) {
+      const { step: cs, epoch: ce, time: ct, y: cy } = this.cols;
+      for (const col of [cs, ce, ct, cy]) col.ensure(n + m);
+      cs.data.set(c.step, n);
+      ce.data.set(c.epoch, n);
+      ct.data.set(c.time, n);
+      cy.data.set(c.y, n);
+      this.length = n + m;
+      return null;
+    }
+    const added: number[] = [];
+    for (let i = 0; i < m; i++) {
+      if (!Number.isFinite(c.y[i]) || !Number.isFinite(c.step[i])) continue;
+      if (this.add(c.step[i], c.epoch[i], c.time[i], c.y[i])) added.push(i);
+    }
+    return Uint32Array.from(added);
+  }
+
+  /** Points [from, to) as columns (copies, so a message never drags the whole buffer along). */
+  columns(from = 0, to = this.length): ChartSeriesColumns {
+    return {
+      step: this.cols.step.data.slice(from, to),
+      epoch: this.cols.epoch.data.slice(from, to),
+      time: this.cols.time.data.slice(from, to),
+      y: this.cols.y.data.slice(from, to),
+    };
+  }
+
+  /**
    * The debiased EMA of y with `weight`, computed on every point (never on decimated data) and
    * extended incrementally as points are appended. weight 0 returns y itself.
    */
@@ -143,11 +184,18 @@ export class ChartStore {
   /** Run ids in the order given by `init`, which fixes each run's colour. */
   order: string[] = [];
 
-  init(runs: ChartRun[], rows: Record<string, ChartRow[]>): void {
+  init(
+    runs: ChartRun[],
+    rows: Record<string, ChartRow[]>,
+    series: Record<string, ChartSeriesBlock> = {},
+  ): void {
     this.runs.clear();
     this.order = runs.map((r) => r.id);
     for (const run of runs) this.runs.set(run.id, { run, t0: Infinity, series: new Map() });
-    for (const run of runs) this.append(run.id, rows[run.id] ?? []);
+    for (const run of runs) {
+      if (series[run.id]) this.appendSeries(run.id, series[run.id]);
+      this.append(run.id, rows[run.id] ?? []);
+    }
   }
 
   /** Adds rows; returns the metrics whose series changed. Unknown runs are ignored. */
@@ -170,6 +218,26 @@ export class ChartStore {
         }
         if (s.add(row.step, epoch, time, v) && !changed.has(k)) changed.add(k);
       }
+    }
+    return changed;
+  }
+
+  /** Adds columnar points (metrics.jsonl of long runs); returns the metrics whose series changed. */
+  appendSeries(runId: string, block: ChartSeriesBlock): Set<string> {
+    const changed = new Set<string>();
+    const data = this.runs.get(runId);
+    if (!data) return changed;
+    for (const metric in block) {
+      const c = block[metric];
+      for (let i = 0; i < c.time.length; i++) if (c.time[i] < data.t0) data.t0 = c.time[i];
+      let s = data.series.get(metric);
+      if (!s) {
+        s = new Series(runId, metric);
+        data.series.set(metric, s);
+      }
+      const before = s.length;
+      s.addColumns(c);
+      if (s.length !== before) changed.add(metric);
     }
     return changed;
   }

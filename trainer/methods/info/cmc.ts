@@ -68,5 +68,6 @@ export const cmcInfo: MethodInfo = {
       eval: { knn: { every: 1, k: 200, temperature: 0.1 } },
     },
   },
-  laptopScaling: 'TODO',
+  laptopScaling:
+    "train_CMC.py (ResNets: two encoders, L and ab of Lab, 128-d, NCE with K = 16384, tau 0.07, m 0.5, SGD lr 0.03 at batch 128, wd 1e-4, crop 0.08-1 + flip, no colour jitter) scaled to a CPU: one ConvNet of width 16 per view (128 + 128 features, concatenated for kNN as CMC's linear probe does), linear heads to 128-d, batch 64, K = 1024 (20% of the 5,000-entry banks; the official K is 1-2% of ImageNet's 1.28M), tau 0.1, SGD lr 0.5 x B/256 = 0.125, on the built-in dataset with no colour jitter and no grayscale: the views are the colour channels, and grayscale would leave ab empty. Measured on wasm (this preset, seed 0, on a heavily loaded 2-core machine): kNN top-1 of the two random encoders 16.9% (Lab input) -> 15.3% (epoch 1) -> 15.6% (epoch 2; --epochs 2, 156 steps, 9 min 37 s), loss 16.5 -> 18.0 (NCE, rising as in InstDisc's NCE runs): not yet above the random encoders; longer runs, the softmax variant and Fashion-MNIST (intensity / gradient) are still to try. For grayscale data (--dataset fashion-mnist) the views are intensity and Sobel gradient magnitude.",
 };

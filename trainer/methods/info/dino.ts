@@ -30,6 +30,11 @@ export const dinoInfo: MethodInfo = {
   positives: "the teacher's centred, sharpened output distribution for the image's other global crops",
   negatives: 'none: centring and sharpening of the teacher prevent collapse',
   presets: {
+    // facebookresearch/dino main_dino.py defaults with ViT-S/16 (README: 100 epochs, 2 x 224 +
+    // 8 x 96 crops, batch 64 x 16 GPUs, AdamW lr 0.0005 x B/256 after 10 warm-up epochs, wd 0.04,
+    // teacher momentum 0.996 cosine to 1, K = 65536, head 2048-2048-256). The weight-decay cosine
+    // 0.04 -> 0.4, gradient clipping at 3.0, drop-path 0.1 and bicubic position-embedding
+    // interpolation are not available here (wd stays 0.04; see dino.ts).
     paper: {
       method: 'dino',
       params: {
@@ -47,17 +52,35 @@ export const dinoInfo: MethodInfo = {
         localCropSize: 96,
         localCropScale: [0.05, 0.4],
       },
-      encoder: { arch: 'convnet', width: 16 },
+      encoder: {
+        arch: 'vit',
+        width: 384,
+        patchSize: 16,
+        depth: 12,
+        heads: 6,
+        mlpRatio: 4,
+        posEmbed: 'learned',
+      },
       head: { hidden: [2048, 2048], out: 256, outputBn: false },
       augment: {
         size: 224,
         cropScale: [0.4, 1],
         colorJitter: { p: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1 },
         grayscale: 0.2,
+        // Per-crop probabilities (global 1: blur 1.0; global 2: blur 0.1, solarize 0.2; small
+        // crops: blur 0.5) replace these p values; sigma and threshold are used as given.
         blur: { p: 0, sigma: [0.1, 2] },
         solarize: { p: 0, threshold: 0.5 },
       },
-      optimizer: { kind: 'sgd', lr: 0.0005, lrScaling: 'linear', momentum: 0.9, weightDecay: 0.04 },
+      optimizer: {
+        kind: 'adamw',
+        lr: 0.0005,
+        lrScaling: 'linear',
+        momentum: 0.9,
+        beta2: 0.999,
+        weightDecay: 0.04,
+        excludeBiasAndNorm: true,
+      },
       schedule: { kind: 'cosine', warmupEpochs: 10 },
       training: { epochs: 100, batchSize: 1024 },
       eval: { knn: { every: 10, k: 20, temperature: 0.07 } },
@@ -88,9 +111,9 @@ export const dinoInfo: MethodInfo = {
         blur: { p: 0, sigma: [0.1, 2] },
         solarize: { p: 0, threshold: 0.5 },
       },
-      optimizer: { kind: 'sgd', lr: 0.5, lrScaling: 'linear', momentum: 0.9, weightDecay: 5e-4 },
+      optimizer: { kind: 'sgd', lr: 0.12, lrScaling: 'linear', momentum: 0.9, weightDecay: 5e-4 },
       schedule: { kind: 'cosine', warmupEpochs: 0 },
-      training: { epochs: 4, batchSize: 64 },
+      training: { epochs: 2, batchSize: 64 },
       eval: { knn: { every: 1, k: 200, temperature: 0.1 } },
     },
   },

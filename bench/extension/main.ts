@@ -1,0 +1,35 @@
+/**
+ * `npx tsx bench/extension/main.ts [--json] [--runs N] [--lines N] [--no-browser]`: the extension
+ * section alone (also part of `npm run bench`).
+ */
+import { parseArgs } from 'node:util';
+import { runExtensionBench } from './section';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      lines: { type: 'string' },
+      'no-browser': { type: 'boolean', default: false },
+    },
+  });
+  const num = (name: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a positive integer, got '${v}'`);
+    return n;
+  };
+  const r = await runExtensionBench({
+    json: values.json,
+    runs: num('runs', values.runs),
+    lines: num('lines', values.lines),
+    noBrowser: values['no-browser'],
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(r.data)}\n` : `${r.text}\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench/extension: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
