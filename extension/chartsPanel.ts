@@ -237,8 +237,12 @@ export class ChartsPanel {
     for (const metric in block) {
       const c = block[metric];
       let s = feed.metrics.get(metric);
-      if (!s) feed.metrics.set(metric, (s = new Series(feed.ref.id, metric)));
-      const added = s.addColumns(c);
+      if (!s) {
+        s = new Series(feed.ref.id, metric);
+        feed.metrics.set(metric, s);
+      }
+      // Adopted: the block goes out in this call's message (serialized at once) and is not kept.
+      const added = s.addColumns(c, true);
       if (added === null) {
         if (c.y.length) fresh[metric] = c;
       } else if (added.length) {

@@ -1,13 +1,14 @@
 /**
  * metrics.jsonl straight into columns, for charts of long runs. Pure (bytes in, typed arrays
  * out). JSON.parse of a million lines allocates a million objects that are only taken apart
- * again; this scanner reads the `"key":number` pairs off the bytes instead. Numbers of up to 15
- * significant digits (steps, epochs, most settings) come out exactly as JSON.parse gives them,
- * longer ones within 2 ulp. A line it does not expect (strings, nesting, null, escapes) goes
- * through JSON.parse.
+ * again; this scanner reads the `"key":number` pairs off the bytes instead, checks each line's
+ * keys against the previous line's byte for byte, and converts numbers without making strings.
+ * Every value is the double JSON.parse gives (see decimalToDouble); a line of another shape
+ * (strings, nesting, null, escapes) goes through JSON.parse.
  */
 import type { MetricRow } from '../trainer/run/metrics';
 import type { ChartSeriesBlock, ChartSeriesColumns } from '../webview/charts/messages';
+import { decimalToDouble } from './decimalToDouble';
 
 /** Per metric, its points in file order: four columns of equal length. */
 export type SeriesColumns = ChartSeriesColumns;
@@ -22,6 +23,12 @@ export interface ParsedColumns {
 
 const AXES = new Set(['step', 'epoch', 'time']);
 
+/** How far through its bytes a parse is, so columns can grow straight to their final size. */
+interface Progress {
+  /** Bytes consumed / bytes in all; 0 when unknown. */
+  fraction: number;
+}
+
 /** Growable columns of one metric while parsing. */
 class Builder {
   n = 0;
@@ -29,29 +36,48 @@ class Builder {
   epoch: Float64Array;
   time: Float64Array;
   y: Float64Array;
-  constructor(cap: number) {
+  constructor(
+    cap: number,
+    private readonly progress: Progress,
+  ) {
     this.step = new Float64Array(cap);
     this.epoch = new Float64Array(cap);
     this.time = new Float64Array(cap);
     this.y = new Float64Array(cap);
   }
   push(step: number, epoch: number, time: number, y: number): void {
-    if (this.n === this.step.length) {
-      const cap = this.n * 2;
-      for (const k of ['step', 'epoch', 'time', 'y'] as const) {
-        const next = new Float64Array(cap);
-        next.set(this[k]);
-        this[k] = next;
-      }
-    }
-    const i = this.n++;
+    const i = this.n;
+    if (i === this.y.length) this.grow();
     this.step[i] = step;
     this.epoch[i] = epoch;
     this.time[i] = time;
     this.y[i] = y;
+    this.n = i + 1;
+  }
+  private grow(): void {
+    // Points so far over the share of bytes read so far predicts the total: one or two copies
+    // for a metric on every line instead of log2(n) doublings.
+    const f = this.progress.fraction;
+    const n = this.n;
+    const guess = f > 0.001 ? Math.ceil((n / f) * 1.02) + 16 : 0;
+    const cap = Math.max(guess, Math.ceil(n * 1.25) + 16, 1024);
+    for (const k of ['step', 'epoch', 'time', 'y'] as const) {
+      const next = new Float64Array(cap);
+      next.set(this[k]);
+      this[k] = next;
+    }
   }
   done(): SeriesColumns {
     const n = this.n;
+    // Little spare room: views (a message carries their whole buffer, so at most 1/16 extra);
+    // otherwise copies.
+    if (this.y.length - n <= this.y.length >> 4)
+      return {
+        step: this.step.subarray(0, n),
+        epoch: this.epoch.subarray(0, n),
+        time: this.time.subarray(0, n),
+        y: this.y.subarray(0, n),
+      };
     return {
       step: this.step.slice(0, n),
       epoch: this.epoch.slice(0, n),
@@ -64,12 +90,22 @@ class Builder {
 /** Collects points by metric; shared by the byte scanner and the row path. */
 export class BlockBuilder {
   private readonly metrics = new Map<string, Builder>();
+  /** Updated by the byte scanner as it goes. */
+  readonly progress: Progress = { fraction: 0 };
   constructor(private readonly capacity = 1024) {}
 
   add(metric: string, step: number, epoch: number, time: number, y: number): void {
+    this.builder(metric).push(step, epoch, time, y);
+  }
+
+  /** The columns of one metric, made on first use. */
+  builder(metric: string): Builder {
     let b = this.metrics.get(metric);
-    if (!b) this.metrics.set(metric, (b = new Builder(this.capacity)));
-    b.push(step, epoch, time, y);
+    if (!b) {
+      b = new Builder(this.capacity, this.progress);
+      this.metrics.set(metric, b);
+    }
+    return b;
   }
 
   /** Every finite metric of a row (not step, epoch or time). */
@@ -119,7 +155,10 @@ export function blockToRows(block: SeriesBlock): MetricRow[] {
     for (let i = 0; i < c.y.length; i++) {
       const key = `${c.step[i]}|${c.time[i]}`;
       let r = byKey.get(key);
-      if (!r) byKey.set(key, (r = { step: c.step[i], epoch: c.epoch[i], time: c.time[i] }));
+      if (!r) {
+        r = { step: c.step[i], epoch: c.epoch[i], time: c.time[i] };
+        byKey.set(key, r);
+      }
       r[k] = c.y[i];
     }
   }
@@ -136,9 +175,8 @@ const PLUS = 0x2b;
 const DOT = 0x2e;
 const BACKSLASH = 0x5c;
 const NL = 0x0a;
-
-/** 10^k for k <= 22: exactly representable, so m / 10^k is one correctly rounded division. */
-const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+const ZERO = 0x30;
+const NINE = 0x39;
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0d;
@@ -150,7 +188,7 @@ function isSpace(c: number): boolean {
  */
 class KeyTable {
   private readonly slots = new Map<number, { bytes: Uint8Array; name: string }[]>();
-  get(buf: Uint8Array, start: number, end: number): string {
+  get(buf: Uint8Array, start: number, end: number): { bytes: Uint8Array; name: string } {
     let h = 0x811c9dc5;
     for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193);
     const list = this.slots.get(h);
@@ -158,85 +196,282 @@ class KeyTable {
       outer: for (const e of list) {
         if (e.bytes.length !== end - start) continue;
         for (let i = 0; i < e.bytes.length; i++) if (e.bytes[i] !== buf[start + i]) continue outer;
-        return e.name;
+        return e;
       }
     }
-    const bytes = buf.slice(start, end);
-    const name = new TextDecoder().decode(bytes);
-    if (list) list.push({ bytes, name });
-    else this.slots.set(h, [{ bytes, name }]);
-    return name;
+    // A copy: Buffer's slice() is a view, and the tail reuses its read buffer.
+    const bytes = Uint8Array.prototype.slice.call(buf, start, end);
+    const entry = { bytes, name: new TextDecoder().decode(bytes) };
+    if (list) list.push(entry);
+    else this.slots.set(h, [entry]);
+    return entry;
   }
 }
 
-function sameBytes(buf: Uint8Array, at: number, bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (buf[at + i] !== bytes[i]) return false;
-  return true;
+/**
+ * The keys of a line, in order, resolved once: which position holds step, epoch and time, and
+ * which column builder every other position feeds. Rows repeat one or two layouts, so a line is
+ * checked against the previous line's layout byte by byte and never hashed or decoded.
+ */
+interface Layout {
+  keys: Uint8Array[];
+  stepAt: number;
+  epochAt: number;
+  timeAt: number;
+  /** Positions of metrics and their builders. */
+  metricAt: Int32Array;
+  builders: Builder[];
 }
 
-const UNEXPECTED = Symbol('unexpected');
+/** Stays below the sizes where a line could hold more keys than this buffer of values. */
+const MAX_KEYS = 256;
 
 /**
- * Parses the complete lines of `buf[start, end)` (end just past a newline, or the text's end
- * when it is complete). `lineNo0` numbers the first line in warnings.
+ * One pass over the bytes of complete lines. Numbers become doubles without strings
+ * (decimalToDouble); a line of any other shape (strings, null, nesting, escapes, duplicate keys,
+ * anything JSON.parse would reject) goes to JSON.parse, so every line reads as JSON.parse reads it.
  */
-export function parseMetricColumns(
-  buf: Uint8Array,
-  start = 0,
-  end = buf.length,
-  lineNo0 = 1,
-  capacity = 1024,
-): ParsedColumns {
-  const out = new BlockBuilder(capacity);
-  const warnings: string[] = [];
-  const keys = new KeyTable();
-  const layout: { bytes: Uint8Array; name: string }[] = [];
-  const names: string[] = [];
-  const vals: number[] = [];
-  let lineNo = lineNo0 - 1;
-  let lines = 0;
-  let pos = start;
+class ColumnsScanner {
+  private readonly keys = new KeyTable();
+  private readonly layouts = new Map<string, Layout>();
+  private readonly vals = new Float64Array(MAX_KEYS);
+  private readonly entries: { bytes: Uint8Array; name: string }[] = [];
+  private layout: Layout | null = null;
+  /** The value of the number readNumber() just read. */
+  private num = 0;
+  /** Set by each parse (never reset to another kind of array: element loads stay monomorphic). */
+  buf!: Uint8Array;
 
-  // Reads a number at p; returns its end or UNEXPECTED (then the line goes to JSON.parse).
-  let num = 0;
-  let text: string | undefined;
-  const readNumber = (p: number): number | typeof UNEXPECTED => {
-    const s = p;
-    let neg = false;
-    if (buf[p] === MINUS) {
-      neg = true;
+  constructor(private out: BlockBuilder) {}
+
+  /** Continues into fresh columns (layouts point at the old ones' builders). */
+  restart(out: BlockBuilder): void {
+    this.out = out;
+    this.layouts.clear();
+    this.layout = null;
+  }
+
+  /**
+   * The usual case: a line with the previous line's keys, starting at p. Emits its points and
+   * returns the index of its newline (which is before `end`); -1, emitting nothing, otherwise.
+   */
+  knownLine(p: number, end: number): number {
+    const L = this.layout;
+    if (L === null) return -1;
+    const nl = this.scanKnown(p, L);
+    if (nl < 0 || nl >= end) return -1;
+    this.emit(L);
+    return nl;
+  }
+
+  /** Parses the line [p, e) (buf[e] is its newline); a message when it is skipped. */
+  line(p: number, e: number): string | undefined {
+    let L = this.layout;
+    if (L === null || this.scanKnown(p, L) !== e) {
+      L = this.scanNew(p, e);
+      if (L === null) return this.slowLine(p, e);
+      this.layout = L;
+    }
+    if (L.stepAt < 0) return 'no numeric "step"';
+    this.emit(L);
+    return undefined;
+  }
+
+  private emit(L: Layout): void {
+    if (L.stepAt < 0) return;
+    const vals = this.vals;
+    const step = vals[L.stepAt];
+    if (!Number.isFinite(step)) return;
+    const epoch = L.epochAt >= 0 ? vals[L.epochAt] : Number.NaN;
+    const time = L.timeAt >= 0 ? vals[L.timeAt] : Number.NaN;
+    const at = L.metricAt;
+    for (let i = 0; i < at.length; i++) {
+      const y = vals[at[i]];
+      if (Number.isFinite(y)) L.builders[i].push(step, epoch, time, y);
+    }
+  }
+
+  /**
+   * A line with exactly the keys of L, in order, each with a number: values to vals, the index
+   * of the line's newline returned; -1 otherwise. Whitespace is looked for only where the
+   * expected byte is not found (the trainer writes none).
+   */
+  private scanKnown(p: number, L: Layout): number {
+    const buf = this.buf;
+    const keys = L.keys;
+    const n = keys.length;
+    if (buf[p] !== LBRACE) {
+      while (isSpace(buf[p])) p++;
+      if (buf[p] !== LBRACE) return -1;
+    }
+    if (n === 0) return -1;
+    p++;
+    for (let k = 0; k < n; k++) {
+      if (buf[p] !== Q) {
+        while (isSpace(buf[p])) p++;
+        if (buf[p] !== Q) return -1;
+      }
+      p++;
+      const key = keys[k];
+      const len = key.length;
+      // A newline differs from every key byte, so this never runs past the line.
+      for (let j = 0; j < len; j++) if (buf[p + j] !== key[j]) return -1;
+      p += len;
+      if (buf[p] !== Q) return -1;
+      p++;
+      if (buf[p] !== COLON) {
+        while (isSpace(buf[p])) p++;
+        if (buf[p] !== COLON) return -1;
+      }
+      p++;
+      while (isSpace(buf[p])) p++;
+      p = this.readNumber(p);
+      if (p < 0) return -1;
+      this.vals[k] = this.num;
+      const want = k === n - 1 ? RBRACE : COMMA;
+      if (buf[p] !== want) {
+        while (isSpace(buf[p])) p++;
+        if (buf[p] !== want) return -1;
+      }
       p++;
     }
-    // The first 15 significant digits go to m (exact below 2^53), up to 4 more to lo.
-    let m = 0;
-    let lo = 0;
-    let digits = 0;
-    let extra = 0;
-    let frac = 0;
-    let c = buf[p];
-    if (c < 0x30 || c > 0x39) return UNEXPECTED;
-    while (c >= 0x30 && c <= 0x39) {
-      if (digits < 15) m = m * 10 + (c - 0x30);
-      else {
-        lo = lo * 10 + (c - 0x30);
-        extra++;
-      }
-      digits++;
-      c = buf[++p];
-    }
-    if (c === DOT) {
-      c = buf[++p];
-      while (c >= 0x30 && c <= 0x39) {
-        if (digits < 15) m = m * 10 + (c - 0x30);
-        else {
-          lo = lo * 10 + (c - 0x30);
-          extra++;
+    while (isSpace(buf[p])) p++;
+    return buf[p] === NL ? p : -1;
+  }
+
+  /** A line `{"key": number, ...}` with keys not seen in this order before; null otherwise. */
+  private scanNew(p: number, e: number): Layout | null {
+    const buf = this.buf;
+    const entries = this.entries;
+    entries.length = 0;
+    while (isSpace(buf[p])) p++;
+    if (buf[p] !== LBRACE) return null;
+    p++;
+    while (isSpace(buf[p])) p++;
+    if (buf[p] === RBRACE) p++;
+    else
+      for (;;) {
+        while (isSpace(buf[p])) p++;
+        if (buf[p] !== Q) return null;
+        const ks = ++p;
+        while (p < e && buf[p] !== Q) {
+          // Escapes and control characters: JSON.parse decides what they mean.
+          if (buf[p] === BACKSLASH || buf[p] < 0x20) return null;
+          p++;
         }
-        digits++;
+        if (p >= e || entries.length === MAX_KEYS) return null;
+        entries.push(this.keys.get(buf, ks, p));
+        p++;
+        while (isSpace(buf[p])) p++;
+        if (buf[p] !== COLON) return null;
+        p++;
+        while (isSpace(buf[p])) p++;
+        p = this.readNumber(p);
+        if (p < 0) return null;
+        this.vals[entries.length - 1] = this.num;
+        while (isSpace(buf[p])) p++;
+        if (buf[p] === COMMA) {
+          p++;
+          continue;
+        }
+        if (buf[p] !== RBRACE) return null;
+        p++;
+        break;
+      }
+    while (isSpace(buf[p])) p++;
+    if (p !== e) return null;
+    const names = entries.map((x) => x.name);
+    const id = names.join('\n');
+    let L = this.layouts.get(id);
+    if (L) return L;
+    // A repeated key: JSON.parse keeps the last value; leave such lines to it.
+    if (new Set(names).size !== names.length) return null;
+    const metricAt: number[] = [];
+    const builders: Builder[] = [];
+    names.forEach((name, i) => {
+      if (!AXES.has(name)) {
+        metricAt.push(i);
+        builders.push(this.out.builder(name));
+      }
+    });
+    L = {
+      keys: entries.map((x) => x.bytes),
+      stepAt: names.indexOf('step'),
+      epochAt: names.indexOf('epoch'),
+      timeAt: names.indexOf('time'),
+      metricAt: Int32Array.from(metricAt),
+      builders,
+    };
+    this.layouts.set(id, L);
+    return L;
+  }
+
+  /** Anything else valid JSON can be (null values, strings, nesting, escapes). */
+  private slowLine(p: number, e: number): string | undefined {
+    try {
+      const obj = JSON.parse(new TextDecoder().decode(this.buf.subarray(p, e)));
+      if (typeof obj?.step !== 'number') return 'no numeric "step"';
+      this.out.addRow(obj as MetricRow);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
+  /**
+   * A JSON number at p (strictly JSON's grammar: no leading zeros, digits on both sides of the
+   * point): its value to `num`, its end returned; -1 when there is none.
+   */
+  private readNumber(p: number): number {
+    const buf = this.buf;
+    const s = p;
+    let c = buf[p];
+    const neg = c === MINUS;
+    if (neg) c = buf[++p];
+    // Significant digits: the first 15 to hi (exact below 2^53), up to 4 more to lo. `d >>> 0`
+    // tests 0 <= d <= 9 in one comparison; every line ends in a newline, which stops the loops.
+    let hi = 0;
+    let lo = 0;
+    let sig = 0;
+    let frac = 0;
+    let d = c - ZERO;
+    if (d === 0) {
+      d = buf[++p] - ZERO;
+      if (d >>> 0 <= 9) return -1;
+    } else if (d >>> 0 <= 9) {
+      do {
+        hi = hi * 10 + d;
+        sig++;
+        d = buf[++p] - ZERO;
+      } while (d >>> 0 <= 9 && sig < 15);
+      while (d >>> 0 <= 9) {
+        lo = lo * 10 + d;
+        sig++;
+        d = buf[++p] - ZERO;
+      }
+    } else return -1;
+    if (d === DOT - ZERO) {
+      d = buf[++p] - ZERO;
+      if (d >>> 0 > 9) return -1;
+      // Zeros before the first significant digit only move the decimal point.
+      while (d === 0 && sig === 0) {
         frac++;
-        c = buf[++p];
+        d = buf[++p] - ZERO;
+      }
+      while (d >>> 0 <= 9 && sig < 15) {
+        hi = hi * 10 + d;
+        sig++;
+        frac++;
+        d = buf[++p] - ZERO;
+      }
+      while (d >>> 0 <= 9) {
+        lo = lo * 10 + d;
+        sig++;
+        frac++;
+        d = buf[++p] - ZERO;
       }
     }
+    c = d + ZERO;
     let exp = 0;
     if (c === 0x65 || c === 0x45) {
       c = buf[++p];
@@ -245,136 +480,102 @@ export function parseMetricColumns(
         eneg = c === MINUS;
         c = buf[++p];
       }
-      while (c >= 0x30 && c <= 0x39) {
-        exp = exp * 10 + (c - 0x30);
+      if (c < ZERO || c > NINE) return -1;
+      do {
+        if (exp < 1e6) exp = exp * 10 + (c - ZERO);
         c = buf[++p];
-      }
+      } while (c >= ZERO && c <= NINE);
       if (eneg) exp = -exp;
     }
-    const e10 = exp - frac;
-    if (extra === 0 && e10 >= -22 && e10 <= 22) {
-      // Exact: m < 2^53 and 10^|e10| exact, so one IEEE operation rounds correctly (Clinger).
-      num = e10 < 0 ? m / POW10[-e10] : m * POW10[e10];
-    } else if (extra <= 4 && e10 >= -22 && e10 <= 22) {
-      // 16-19 digits (what JSON.stringify writes for most doubles): three roundings, so within
-      // 2 ulp of the correctly rounded value; a chart cannot show the difference, and V8's
-      // exact conversion of a substring costs about as much as the rest of the line.
-      const v = m * POW10[extra] + lo;
-      num = e10 < 0 ? v / POW10[-e10] : v * POW10[e10];
-    } else {
-      text ??= Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1');
-      num = Number(text.substring(s - start, p - start));
-      return p;
+    let v = sig <= 19 ? decimalToDouble(hi, lo, sig > 15 ? sig - 15 : 0, exp - frac) : Number.NaN;
+    if (Number.isNaN(v)) {
+      // Too many digits, an extreme exponent, or too close to a halfway point to tell here.
+      v = Number(String.fromCharCode.apply(null, buf.subarray(neg ? s + 1 : s, p) as unknown as number[]));
     }
-    if (neg) num = -num;
+    this.num = neg ? -v : v;
     return p;
-  };
+  }
+}
 
-  // Scans one line `{ "k": number, ... }`; fills names/vals; UNEXPECTED when it is anything else.
-  const scanLine = (p: number, e: number): true | typeof UNEXPECTED => {
-    names.length = 0;
-    vals.length = 0;
-    while (p < e && isSpace(buf[p])) p++;
-    if (buf[p] !== LBRACE) return UNEXPECTED;
-    p++;
-    for (;;) {
-      while (p < e && isSpace(buf[p])) p++;
-      if (buf[p] === RBRACE && names.length === 0) {
-        p++;
-        break;
-      }
-      if (buf[p] !== Q) return UNEXPECTED;
-      const ks = ++p;
-      while (p < e && buf[p] !== Q) {
-        if (buf[p] === BACKSLASH) return UNEXPECTED;
-        p++;
-      }
-      if (p >= e) return UNEXPECTED;
-      // Rows repeat one layout: compare with the key at this position in the previous line
-      // before hashing.
-      const k = names.length;
-      const prev = layout[k];
-      let name: string;
-      if (prev !== undefined && prev.bytes.length === p - ks && sameBytes(buf, ks, prev.bytes))
-        name = prev.name;
-      else {
-        name = keys.get(buf, ks, p);
-        layout[k] = { bytes: buf.slice(ks, p), name };
-      }
-      p++;
-      while (p < e && isSpace(buf[p])) p++;
-      if (buf[p] !== COLON) return UNEXPECTED;
-      p++;
-      while (p < e && isSpace(buf[p])) p++;
-      const q = readNumber(p);
-      if (q === UNEXPECTED || q > e) return UNEXPECTED;
-      p = q;
-      names.push(name);
-      vals.push(num);
-      while (p < e && isSpace(buf[p])) p++;
-      if (buf[p] === COMMA) {
-        p++;
+/**
+ * Parses metrics.jsonl as it is read, chunk after chunk, into one set of columns: the chunks'
+ * points leave as one block (take()), so a long file needs no concatenation afterwards.
+ */
+export class MetricColumnsParser {
+  private out: BlockBuilder;
+  private readonly scanner: ColumnsScanner;
+  /** Complete lines read (blank lines included), over all chunks. */
+  lines = 0;
+
+  constructor(private readonly capacity = 1024) {
+    this.out = new BlockBuilder(capacity);
+    this.scanner = new ColumnsScanner(this.out);
+  }
+
+  /**
+   * Parses the complete lines of `buf[start, end)` (end just past a newline, or the text's end
+   * when it is complete); returns warnings, lines numbered from `lineNo0`. `share` is where
+   * these bytes lie in everything this parser will see before take(), as fractions [from, to),
+   * so columns can grow straight to their final size.
+   */
+  parse(
+    buf: Uint8Array,
+    start = 0,
+    end = buf.length,
+    lineNo0 = 1,
+    share: [number, number] = [0, 1],
+  ): string[] {
+    const scanner = this.scanner;
+    const progress = this.out.progress;
+    const scale = (share[1] - share[0]) / Math.max(1, end - start);
+    scanner.buf = buf;
+    const warnings: string[] = [];
+    let lineNo = lineNo0 - 1;
+    let pos = start;
+    while (pos < end) {
+      lineNo++;
+      // Every 1024 lines (a column's first size) is enough for the estimate.
+      if ((lineNo & 1023) === 0) progress.fraction = share[0] + (pos - start) * scale;
+      const known = scanner.knownLine(pos, end);
+      if (known >= 0) {
+        this.lines++;
+        pos = known + 1;
         continue;
       }
-      if (buf[p] === RBRACE) {
-        p++;
+      const nl = buf.indexOf(NL, pos);
+      if (nl < 0 || nl >= end) {
+        warnings.push(`line ${lineNo}: incomplete last line skipped (${end - pos} bytes)`);
         break;
       }
-      return UNEXPECTED;
-    }
-    while (p < e && isSpace(buf[p])) p++;
-    return p === e ? true : UNEXPECTED;
-  };
-
-  const emit = (): string | undefined => {
-    let step = Number.NaN;
-    let epoch = Number.NaN;
-    let time = Number.NaN;
-    for (let i = 0; i < names.length; i++) {
-      if (names[i] === 'step') step = vals[i];
-      else if (names[i] === 'epoch') epoch = vals[i];
-      else if (names[i] === 'time') time = vals[i];
-    }
-    if (!names.includes('step')) return 'no numeric "step"';
-    for (let i = 0; i < names.length; i++) {
-      const k = names[i];
-      if (!AXES.has(k) && Number.isFinite(vals[i])) out.add(k, step, epoch, time, vals[i]);
-    }
-    return undefined;
-  };
-
-  while (pos < end) {
-    let nl = buf.indexOf(NL, pos);
-    if (nl < 0 || nl >= end) nl = -1;
-    lineNo++;
-    if (nl < 0) {
-      warnings.push(`line ${lineNo}: incomplete last line skipped (${end - pos} bytes)`);
-      break;
-    }
-    lines++;
-    const lineEnd = nl;
-    const from = pos;
-    pos = nl + 1;
-    let blank = true;
-    for (let i = from; i < lineEnd; i++)
-      if (!isSpace(buf[i])) {
-        blank = false;
-        break;
-      }
-    if (blank) continue;
-    if (scanLine(from, lineEnd) === true) {
-      const problem = emit();
+      this.lines++;
+      let from = pos;
+      pos = nl + 1;
+      while (from < nl && isSpace(buf[from])) from++;
+      if (from === nl) continue;
+      const problem = scanner.line(from, nl);
       if (problem) warnings.push(`line ${lineNo}: skipped (${problem})`);
-      continue;
     }
-    // Anything else valid JSON can be (null values, strings, nesting, escapes): the slow path.
-    try {
-      const obj = JSON.parse(new TextDecoder().decode(buf.subarray(from, lineEnd)));
-      if (typeof obj?.step !== 'number') throw new Error('no numeric "step"');
-      out.addRow(obj as MetricRow);
-    } catch (err) {
-      warnings.push(`line ${lineNo}: skipped (${(err as Error).message})`);
-    }
+    return warnings;
   }
-  return { block: out.done(), lines, warnings };
+
+  /** The points parsed since the last take(). */
+  take(): SeriesBlock {
+    const block = this.out.done();
+    this.out = new BlockBuilder(this.capacity);
+    this.scanner.restart(this.out);
+    return block;
+  }
+}
+
+/** Parses the complete lines of `buf[start, end)`; see MetricColumnsParser.parse. */
+export function parseMetricColumns(
+  buf: Uint8Array,
+  start = 0,
+  end = buf.length,
+  lineNo0 = 1,
+  capacity = 1024,
+): ParsedColumns {
+  const parser = new MetricColumnsParser(capacity);
+  const warnings = parser.parse(buf, start, end, lineNo0);
+  return { block: parser.take(), lines: parser.lines, warnings };
 }

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { type MetricRow, parseMetrics } from '../trainer/run/metrics';
-import { blockPoints, parseMetricColumns, type SeriesBlock } from './metricsColumns';
+import { blockPoints, MetricColumnsParser, type SeriesBlock } from './metricsColumns';
 
 export interface MetricsTailEvents {
   /** Newly read complete rows, in file order. */
@@ -24,7 +24,7 @@ export interface MetricsTailEvents {
 export interface MetricsTailOptions {
   /** Fallback stat poll interval in ms; 0 turns polling off (tests poke by hand). Default 1000. */
   pollMs?: number;
-  /** Largest read in one call; a longer line grows it. Default 4 MiB. */
+  /** Largest read in one call after the first; a longer line grows it. Default 4 MiB. */
   chunkBytes?: number;
   /** Emit `columns` (typed arrays per metric) instead of `rows`: for charts of long runs. */
   columns?: boolean;
@@ -152,16 +152,23 @@ export class MetricsTail extends EventEmitter<MetricsTailEvents> {
 
   private async readFrom(fh: fsp.FileHandle, size: number): Promise<void> {
     let chunk = this.chunkBytes;
+    // Columns: every chunk of this read goes into one set of columns, sent as one block at the
+    // end, so a chart adopts a long run's arrays instead of growing them chunk by chunk.
+    const parser = this.columns ? new MetricColumnsParser() : null;
+    const first = this.offset;
+    // One buffer for all chunks: a long file is read without touching fresh memory per chunk.
+    let buf = Buffer.alloc(0);
     while (this.offset < size && !this.disposed) {
       const sigLen = this.signature.length;
       const start = this.offset - sigLen;
       const want = Math.min(chunk, size - start);
-      const buf = Buffer.allocUnsafe(want);
+      if (buf.length < want) buf = Buffer.allocUnsafe(want);
       const { bytesRead } = await fh.read(buf, 0, want, start);
       this.bytesRead += bytesRead;
       this.readCalls++;
       if (sigLen > 0 && (bytesRead < sigLen || !buf.subarray(0, sigLen).equals(this.signature))) {
         // The bytes we already parsed are not there any more: the file was rewritten.
+        parser?.take();
         this.reset();
         continue;
       }
@@ -170,25 +177,30 @@ export class MetricsTail extends EventEmitter<MetricsTailEvents> {
       if (nl < 0) {
         // Only a partial line: either still being written (stop; the next poke resumes here)
         // or longer than one chunk (read more at once).
-        if (start + bytesRead >= size || bytesRead < want) return;
+        if (start + bytesRead >= size || bytesRead < want) break;
         chunk *= 2;
         continue;
       }
       const end = this.offset + nl + 1;
       const sigStart = Math.max(0, sigLen + nl + 1 - SIGNATURE_BYTES);
       this.signature = Buffer.from(buf.subarray(sigStart, sigLen + nl + 1));
+      const from = this.offset;
       this.offset = end;
-      if (this.columns) {
-        const parsed = parseMetricColumns(buf, sigLen, sigLen + nl + 1, 1, Math.min(1 << 20, (nl >> 6) + 16));
-        for (const w of parsed.warnings)
-          this.emit('warning', `${this.file} (from byte ${end - nl - 1}): ${w}`);
-        if (blockPoints(parsed.block)) this.emit('columns', parsed.block);
+      if (parser) {
+        const span = Math.max(1, size - first);
+        const share: [number, number] = [(from - first) / span, (end - first) / span];
+        for (const w of parser.parse(buf, sigLen, sigLen + nl + 1, 1, share))
+          this.emit('warning', `${this.file} (from byte ${from}): ${w}`);
         continue;
       }
       // '\n' never occurs inside a multi-byte UTF-8 sequence, so cutting there decodes cleanly.
-      const parsed = parseMetrics(data.toString('utf8', 0, nl + 1), end - nl - 1);
-      for (const w of parsed.warnings) this.emit('warning', `${this.file} (from byte ${end - nl - 1}): ${w}`);
+      const parsed = parseMetrics(data.toString('utf8', 0, nl + 1), from);
+      for (const w of parsed.warnings) this.emit('warning', `${this.file} (from byte ${from}): ${w}`);
       if (parsed.rows.length) this.emit('rows', parsed.rows);
+    }
+    if (parser && !this.disposed) {
+      const block = parser.take();
+      if (blockPoints(block)) this.emit('columns', block);
     }
   }
 }

@@ -1,6 +1,7 @@
 /**
- * `npx tsx bench/extension/main.ts [--json] [--runs N] [--lines N] [--no-browser]`: the extension
- * section alone (also part of `npm run bench`).
+ * `npx tsx bench/extension/main.ts [--json] [--runs N] [--lines N] [--no-browser] [--no-code-server]
+ * [--code-server-only]`: the extension section alone (also part of `npm run bench`; there
+ * CL_BENCH_NO_BROWSER=1 / CL_BENCH_NO_CODE_SERVER=1 skip the browser parts).
  */
 import { parseArgs } from 'node:util';
 import { runExtensionBench } from './section';
@@ -12,6 +13,8 @@ async function main(): Promise<void> {
       runs: { type: 'string' },
       lines: { type: 'string' },
       'no-browser': { type: 'boolean', default: false },
+      'no-code-server': { type: 'boolean', default: false },
+      'code-server-only': { type: 'boolean', default: false },
     },
   });
   const num = (name: string, v: string | undefined) => {
@@ -25,6 +28,8 @@ async function main(): Promise<void> {
     runs: num('runs', values.runs),
     lines: num('lines', values.lines),
     noBrowser: values['no-browser'],
+    noCodeServer: values['no-code-server'],
+    codeServerOnly: values['code-server-only'],
   });
   process.stdout.write(values.json ? `${JSON.stringify(r.data)}\n` : `${r.text}\n`);
 }

@@ -15,6 +15,7 @@ import { ChartStore, Series } from '../../webview/charts/series';
 import type { BenchSection } from '../section';
 import { measureRedraw } from './chartRedraw';
 import { metricRow, metricsText, writeRunsFixture } from './fixtures';
+import { measureInCodeServer } from './hostBench';
 
 export interface ExtensionBenchOptions {
   json?: boolean;
@@ -22,6 +23,13 @@ export interface ExtensionBenchOptions {
   lines?: number;
   /** Skip the chromium redraw (no browser on this machine). */
   noBrowser?: boolean;
+  /**
+   * Skip the code-server part (activation to tree listed in the real extension host, live-run
+   * latency); it takes a few minutes. Implied by noBrowser.
+   */
+  noCodeServer?: boolean;
+  /** Only the code-server part. */
+  codeServerOnly?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -93,6 +101,36 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
     `  ${'figure'.padEnd(44)} ${'measured'.padEnd(22)} ${'target'.padEnd(12)} baseline (same run)`,
   ];
   try {
+    if (!opts.codeServerOnly) await nodeFigures();
+    if (!opts.noBrowser && !opts.noCodeServer) {
+      // ---- the real extension host (code-server) -----------------------------------------
+      const h = await measureInCodeServer({ runs: nRuns, log });
+      data.host = h;
+      const a = h.activation;
+      out.push(
+        line(
+          `Activation -> Runs tree listed, ${a.runs} runs (ext host)`,
+          `${ms(a.activationToListedMs)}`,
+          '< 300 ms',
+          `scan ${ms(a.scanMs)} (cpu ${ms(a.scanCpuMs)}), answer ${ms(a.answerMs)}`,
+          `(activate() returned at ${ms(a.activateReturnedMs)}, view asked at ${ms(a.activationToAskedMs)}${a.viewShownByProbe ? ', shown by the probe' : ''})`,
+        ),
+        line(
+          'Live run: row -> drawn in the chart, p95',
+          `${ms(h.latency.p95)} (p50 ${ms(h.latency.p50)})`,
+          '< 250 ms',
+          `${h.latency.samples} points, max ${ms(h.latency.max)}`,
+          `(${h.latency.steps} steps, ${h.latency.status})`,
+        ),
+      );
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  out.push(`  (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores while measuring)`);
+  return { data, text: out.join('\n') };
+
+  async function nodeFigures(): Promise<void> {
     // ---- Runs tree ------------------------------------------------------------------------
     log(`extension: writing ${nRuns} run folders`);
     const fx = writeRunsFixture(path.join(tmp, 'runs'), nRuns);
@@ -148,8 +186,11 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
       tail.on('columns', (block: ChartSeriesBlock) => {
         for (const k in block) {
           let s = store.get(k);
-          if (!s) store.set(k, (s = new Series('r', k)));
-          s.addColumns(block[k]);
+          if (!s) {
+            s = new Series('r', k);
+            store.set(k, s);
+          }
+          s.addColumns(block[k], true);
         }
       });
       await tail.refresh();
@@ -241,17 +282,17 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
         line('Webview init with 1M points (columns)', ms(r.initMs), '', ''),
       );
     }
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
   }
-  out.push(`  (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores while measuring)`);
-  return { data, text: out.join('\n') };
 }
 
 export const extensionSection: BenchSection = {
   name: 'extension',
   description: 'the extension at scale: 1,000 runs, 1M-line metrics, 1M-point charts',
   async run(_opts, log) {
-    return runExtensionBench({ log, noBrowser: !!process.env.CL_BENCH_NO_BROWSER });
+    return runExtensionBench({
+      log,
+      noBrowser: !!process.env.CL_BENCH_NO_BROWSER,
+      noCodeServer: !!process.env.CL_BENCH_NO_CODE_SERVER,
+    });
   },
 };

@@ -8,10 +8,10 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeSynthetic } from '../../trainer/data/synthetic';
 import type { EmbeddingFile, EvalRecord, ToolProgress } from '../../trainer/eval/contract';
 import { readEvals } from '../../trainer/eval/evals-file';
-import { makeSynthetic } from '../../trainer/data/synthetic';
-import { readMetricsFile } from '../../trainer/run/metrics';
+import { type MetricRow, readMetricsFile } from '../../trainer/run/metrics';
 import { ensureBuilt, runCli, tempDir } from '../helpers/trainer-process';
 
 const TRAIN = 4096;
@@ -34,7 +34,7 @@ describe('eval and embed (real CLI, wasm backend)', function () {
   let tmp: string;
   let runDir: string;
   let ckpt: string;
-  let knnRows: { step: number; knn_top1: number }[];
+  let knnRows: MetricRow[];
 
   before(() => {
     ensureBuilt();
@@ -50,14 +50,25 @@ describe('eval and embed (real CLI, wasm backend)', function () {
       }),
     );
     const runs = path.join(tmp, 'runs');
-    const r = runCli(['train', '--config', cfg, '--backend', 'wasm', '--runs-dir', runs, '--name', 'e', '--quiet']);
+    const r = runCli([
+      'train',
+      '--config',
+      cfg,
+      '--backend',
+      'wasm',
+      '--runs-dir',
+      runs,
+      '--name',
+      'e',
+      '--quiet',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     runDir = path.join(runs, fs.readdirSync(runs)[0]);
     const ckpts = fs.readdirSync(path.join(runDir, 'checkpoints')).sort();
     ckpt = path.join(runDir, 'checkpoints', ckpts.at(-1)!);
     knnRows = readMetricsFile(path.join(runDir, 'metrics.jsonl')).rows.filter(
       (x) => typeof x.knn_top1 === 'number',
-    ) as typeof knnRows;
+    );
     assert.equal(knnRows[0].step, 0);
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -108,7 +119,18 @@ describe('eval and embed (real CLI, wasm backend)', function () {
 
   it('embed writes points, labels, coordinates and images of matching sizes', () => {
     const out = path.join(tmp, 'emb', 'embedding.json');
-    const r = runCli(['embed', ckpt, '--out', out, '--projection', 'both', '--limit', '300', '--backend', 'wasm']);
+    const r = runCli([
+      'embed',
+      ckpt,
+      '--out',
+      out,
+      '--projection',
+      'both',
+      '--limit',
+      '300',
+      '--backend',
+      'wasm',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const f = JSON.parse(fs.readFileSync(out, 'utf8')) as EmbeddingFile;
     const n = 300;

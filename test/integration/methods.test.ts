@@ -18,7 +18,7 @@ import { ensureBuilt, runCli, tempDir } from '../helpers/trainer-process';
 const TINY_OVERRIDES: Record<string, Record<string, unknown>> = {
   'moco-v1': { params: { queueSize: 32 } },
   'moco-v2': { params: { queueSize: 32 } },
-  // The queue (from the preset's queueStartEpoch 1) fills after two steps and is used in the last two.
+  // A queue of two batches: full after two steps, so the codes use it from the third on.
   swav: { params: { queueSize: 32 } },
   'moco-v3': {
     params: { freezePatchEmbed: true },

@@ -13,9 +13,9 @@ import { resolveConfig } from '../../trainer/config/resolve';
 import type { RunConfig } from '../../trainer/config/types';
 import { datasetStats, loadDataset } from '../../trainer/data/load';
 import type { Dataset } from '../../trainer/data/types';
+import { topKCorrect } from '../../trainer/eval/accuracy';
 import type { EvalRecord } from '../../trainer/eval/contract';
 import { embedCheckpoint, umap2 } from '../../trainer/eval/embed';
-import { EvalInputError, evaluateCheckpoint } from '../../trainer/eval/evaluate';
 import {
   appendEvalRecord,
   checkpointLabel,
@@ -23,6 +23,7 @@ import {
   readEvals,
   runDirOfCheckpoint,
 } from '../../trainer/eval/evals-file';
+import { EvalInputError, evaluateCheckpoint } from '../../trainer/eval/evaluate';
 import { knnTop1 } from '../../trainer/eval/knn';
 import { linearProbe } from '../../trainer/eval/linear-probe';
 import { pca2 } from '../../trainer/eval/pca';
@@ -134,7 +135,10 @@ describe('checkpoint tools in-process (wasm)', function () {
     assert.equal(lin.record.top1, ref.top1);
     assert.equal(lin.record.top5, ref.top5);
     assert.equal(lin.record.options.iterations, ref.classifier.iterations);
-    assert.deepEqual(progress, [...progress].sort((a, b) => a - b));
+    assert.deepEqual(
+      progress,
+      [...progress].sort((a, b) => a - b),
+    );
     assert.equal(progress.at(-1), 1);
     // Same views, same seed: alignment is a property of the checkpoint, not of the protocol.
     assert.equal(lin.record.alignment, knn.record.alignment);
@@ -180,15 +184,90 @@ describe('checkpoint tools in-process (wasm)', function () {
       assert.ok(Math.abs(f.projections.pca!.y[i] - p.y[i]) < 1e-4);
     }
     assert.equal(f.projections.umap!.x.length, 40);
-    assert.deepEqual(f.indices, Array.from({ length: 40 }, (_, i) => i));
+    assert.deepEqual(
+      f.indices,
+      Array.from({ length: 40 }, (_, i) => i),
+    );
     assert.deepEqual(f.labels, Array.from(fx.data.test.labels.subarray(0, 40)));
     const px = 32 * 32 * 3;
-    assert.ok(Buffer.from(f.images.pixelsBase64, 'base64').equals(Buffer.from(fx.data.test.images.subarray(0, 40 * px))));
+    assert.ok(
+      Buffer.from(f.images.pixelsBase64, 'base64').equals(
+        Buffer.from(fx.data.test.images.subarray(0, 40 * px)),
+      ),
+    );
     assert.equal(f.step, 7);
     // The limit is capped by the split size.
     const all = await embedCheckpoint({ checkpoint: fx.file, projection: 'pca', limit: 10000 });
     assert.equal(all.indices.length, fx.data.test.n);
     assert.equal(all.projections.umap, undefined);
+  });
+});
+
+describe('checkpoint tools on CLIP and a DINO ViT (wasm)', function () {
+  this.timeout(60000);
+  before(() => useBackend('wasm'));
+  const tiny: PartialConfig = {
+    dataset: { kind: 'synthetic', syntheticTrain: 32, syntheticTest: 24 },
+    training: { batchSize: 16 },
+  };
+
+  it('zeroshot: top-1 and top-5 of the saved model zero-shot logits on the test split', async () => {
+    const fx = await makeCheckpoint({
+      ...tiny,
+      method: 'clip',
+      encoder: { arch: 'convnet', width: 4 },
+      head: { hidden: [], out: 8, outputBn: false },
+      params: { temperature: 0.07, textWidth: 16, textLayers: 1, textHeads: 2 },
+    });
+    try {
+      const r = await evaluateCheckpoint({ checkpoint: fx.file, protocol: 'zeroshot', backend: 'wasm' });
+      const n = fx.data.test.n;
+      const logits = tf.tidy(() =>
+        fx.model.zeroShotLogits!(imagesToTensor(fx.data.test, 0, n), fx.data.classNames),
+      );
+      const scores = await logits.data();
+      logits.dispose();
+      assert.equal(r.record.top1, topKCorrect(scores, fx.data.test.labels, n, 10, 1) / n);
+      assert.equal(r.record.top5, topKCorrect(scores, fx.data.test.labels, n, 10, 5) / n);
+      assert.equal(r.record.protocol, 'zeroshot');
+      assert.ok(Number.isFinite(r.record.alignment) && Number.isFinite(r.record.uniformity));
+    } finally {
+      fx.model.store.dispose();
+      fs.rmSync(fx.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('embed: attention maps of the first 8 test images from a ViT, one distribution per head', async () => {
+    const fx = await makeCheckpoint({
+      ...tiny,
+      method: 'dino',
+      encoder: { arch: 'vit', width: 16, patchSize: 8, depth: 1, heads: 2 },
+      head: { hidden: [16, 16], out: 8, outputBn: false },
+      params: { prototypes: 32, localCrops: 0 },
+    });
+    try {
+      const f = await embedCheckpoint({ checkpoint: fx.file, projection: 'pca', limit: 12 });
+      const att = f.attention!;
+      assert.deepEqual([att.points, att.heads, att.gridH, att.gridW], [[0, 1, 2, 3, 4, 5, 6, 7], 2, 4, 4]);
+      const ref = tf.tidy(() => fx.model.attentionMaps!(imagesToTensor(fx.data.test, 0, 8)));
+      const want = await ref.data();
+      ref.dispose();
+      for (let i = 0; i < 8; i++) {
+        for (let h = 0; h < 2; h++) {
+          const m = att.maps[i][h];
+          assert.equal(m.length, 16);
+          assert.ok(Math.abs(m.reduce((s, v) => s + v, 0) - 1) < 1e-9);
+          // The encoder's [CLS] row over the patches, renormalised (it leaves out [CLS] itself).
+          const row = Array.from(want.subarray((i * 2 + h) * 16, (i * 2 + h + 1) * 16));
+          const mass = row.reduce((s, v) => s + v, 0);
+          assert.ok(mass > 0 && mass < 1);
+          for (let j = 0; j < 16; j++) assert.ok(Math.abs(m[j] - row[j] / mass) < 1e-6);
+        }
+      }
+    } finally {
+      fx.model.store.dispose();
+      fs.rmSync(fx.dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -238,7 +317,10 @@ describe('UMAP projection', () => {
   });
 
   it('refuses fewer than 3 points with a hint', async () => {
-    await assert.rejects(umap2([1, 2, 3, 4], 2, 2, { nNeighbors: 15, minDist: 0.1, seed: 0 }), /--projection pca/);
+    await assert.rejects(
+      umap2([1, 2, 3, 4], 2, 2, { nNeighbors: 15, minDist: 0.1, seed: 0 }),
+      /--projection pca/,
+    );
   });
 });
 
@@ -288,6 +370,9 @@ describe('evals.jsonl', () => {
     assert.equal(runDirOfCheckpoint(inside), run);
     assert.equal(runDirOfCheckpoint(path.join(run, 'a.safetensors')), undefined);
     assert.equal(checkpointLabel(inside, run), 'checkpoints/a.safetensors');
-    assert.equal(checkpointLabel(path.join(dir, 'b.safetensors'), undefined), path.join(dir, 'b.safetensors'));
+    assert.equal(
+      checkpointLabel(path.join(dir, 'b.safetensors'), undefined),
+      path.join(dir, 'b.safetensors'),
+    );
   });
 });

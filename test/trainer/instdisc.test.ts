@@ -223,7 +223,12 @@ describe('InstDisc', () => {
 
     it('a run stopped mid-epoch and resumed gives the uninterrupted losses step for step', async () => {
       const ref = createRunFolder(runsDir, config, { name: 'instdisc-ref' });
-      const r1 = await train({ runDir: ref.dir, backend, logger: new RunLogger(null), control: { stop: false } });
+      const r1 = await train({
+        runDir: ref.dir,
+        backend,
+        logger: new RunLogger(null),
+        control: { stop: false },
+      });
       assert.equal(r1.status, 'completed');
       const want = lossByStep(ref.dir);
       assert.equal(want.size, 8);

@@ -1,7 +1,13 @@
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { bankSoftmaxLoss, NCE_EPS, nceLogZ, nceLoss, weightedLogSumExp } from '../../trainer/losses/nce';
-import { bankScores, MemoryBank, NceConstant, sampleNoise } from '../../trainer/methods/memory-bank';
+import {
+  bankLoss,
+  bankScores,
+  MemoryBank,
+  NceConstant,
+  sampleNoise,
+} from '../../trainer/methods/memory-bank';
 import { ParamStore } from '../../trainer/models/params';
 import { Rng, rngFor } from '../../trainer/rng';
 import { randn, useBackend } from '../helpers/tf';
@@ -283,6 +289,73 @@ describe('memory bank (InstDisc, CMC)', () => {
       store.dispose();
     });
 
+    it("bankInit 'first-write': a row's first write copies the feature, later writes mix with m", () => {
+      const store = new ParamStore(5);
+      const bank = new MemoryBank(store, 'bank', 6, 3, 'first-write');
+      const start = bank.memory.arraySync() as number[][];
+      const rng = new Rng(6);
+      const f1 = unitRows(randn(rng, 2, 3));
+      const f2 = unitRows(randn(rng, 2, 3));
+      const m = 0.5;
+      tf.tidy(() => bank.update(Int32Array.from([4, 1]), tf.tensor2d(f1), m));
+      // Row 4 again (now written: mixed), row 2 for the first time (copied).
+      tf.tidy(() => bank.update(Int32Array.from([4, 2]), tf.tensor2d(f2), m));
+      const after = bank.memory.arraySync() as number[][];
+      const want: Record<number, number[]> = {
+        0: start[0],
+        1: f1[1],
+        2: f2[1],
+        3: start[3],
+        4: unit(f1[0].map((x, j) => m * x + (1 - m) * f2[0][j])),
+        5: start[5],
+      };
+      for (let row = 0; row < 6; row++) {
+        after[row].forEach((x, j) => {
+          assert.ok(Math.abs(x - want[row][j]) < 1e-6, `row ${row}: ${after[row]} vs ${want[row]}`);
+        });
+      }
+      assert.deepEqual(Array.from(bank.written?.dataSync() ?? []), [0, 1, 1, 0, 1, 0]);
+      assert.deepEqual(Array.from(bank.writtenRows(Int32Array.from([3, 2, 4, 0]))), [1, 2]);
+      store.dispose();
+    });
+
+    it("bankInit 'first-write': anchors whose row is unwritten are left out of the loss", () => {
+      const store = new ParamStore(7);
+      const n = 12;
+      const d = 5;
+      const tau = 0.2;
+      const bank = new MemoryBank(store, 'bank', n, d, 'first-write');
+      const rng = new Rng(8);
+      const rows = unitRows(randn(rng, n, d));
+      // Rows 0..7 written with known features; 8..11 keep their random start.
+      tf.tidy(() =>
+        bank.update(Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), tf.tensor2d(rows.slice(0, 8)), 0.5),
+      );
+      const memory = bank.memory.arraySync() as number[][];
+      const indices = [9, 2, 10, 5];
+      const f = unitRows(indices.map((i) => memory[i].map((x) => x + 0.7 * rng.normal())));
+      const obj = { kind: 'softmax' as const, k: 0, tau, momentum: 0.5, init: 'first-write' as const };
+      const got = tf.tidy(
+        () => bankLoss(tf.tensor2d(f), bank, Int32Array.from(indices), null, obj, null).loss.dataSync()[0],
+      );
+      // Only the anchors of rows 2 and 5 count; the bank as a whole (random rows included) are negatives.
+      const want = softmaxReference([f[1], f[3]], memory, [2, 5], null, tau);
+      assert.ok(Math.abs(got - want) < 1e-4, `${got} vs ${want}`);
+      const none = tf.tidy(
+        () =>
+          bankLoss(
+            tf.tensor2d([f[0], f[2]]),
+            bank,
+            Int32Array.from([9, 10]),
+            null,
+            obj,
+            null,
+          ).loss.dataSync()[0],
+      );
+      assert.equal(none, 0);
+      store.dispose();
+    });
+
     it('rejects an index outside the bank or twice in one batch, naming the bank', () => {
       const store = new ParamStore(3);
       const bank = new MemoryBank(store, 'bank.l', 5, 2);
@@ -305,6 +378,59 @@ describe('memory bank (InstDisc, CMC)', () => {
       for (const i of a) counts[i]++;
       // 8000 draws over 50 entries: 160 each; repeats are certain, every entry is hit.
       assert.ok(Math.min(...counts) > 100 && Math.max(...counts) < 230, `${counts}`);
+    });
+  });
+
+  describe('bankEmbedding', () => {
+    it('with outputBn: Linear without bias, then BatchNorm without scale or shift, then L2 norm', () => {
+      const store = new ParamStore(9);
+      const rng = new Rng(10);
+      const hRows = randn(rng, 6, 4).map((r) => r.map((x) => x + 2));
+      const head = { hidden: [], out: 3, outputBn: true };
+      const got = tf.tidy(() =>
+        bankEmbedding({ ps: store, training: true }, 'head', tf.tensor2d(hRows), head).arraySync(),
+      );
+      assert.deepEqual([...store.state().keys()].sort(), [
+        'head.bn1.running_mean',
+        'head.bn1.running_var',
+        'head.fc1.weight',
+      ]);
+      const w = store.state().get('head.fc1.weight')?.arraySync() as number[][];
+      const z = hRows.map((h) => [0, 1, 2].map((j) => h.reduce((s, x, i) => s + x * w[i][j], 0)));
+      const mean = [0, 1, 2].map((j) => z.reduce((s, r) => s + r[j], 0) / z.length);
+      const variance = [0, 1, 2].map((j) => z.reduce((s, r) => s + (r[j] - mean[j]) ** 2, 0) / z.length);
+      const want = unitRows(z.map((r) => r.map((x, j) => (x - mean[j]) / Math.sqrt(variance[j] + 1e-5))));
+      got.forEach((row, i) => {
+        row.forEach((x, j) => {
+          assert.ok(Math.abs(x - want[i][j]) < 1e-4, `[${i}, ${j}]: ${x} vs ${want[i][j]}`);
+        });
+      });
+      store.dispose();
+    });
+
+    it('without outputBn: Linear with bias, then L2 norm (the papers)', () => {
+      const store = new ParamStore(11);
+      const rng = new Rng(12);
+      const hRows = randn(rng, 3, 4);
+      const got = tf.tidy(() =>
+        bankEmbedding({ ps: store, training: true }, 'head', tf.tensor2d(hRows), {
+          hidden: [],
+          out: 2,
+          outputBn: false,
+        }).arraySync(),
+      );
+      assert.deepEqual([...store.state().keys()].sort(), ['head.fc1.bias', 'head.fc1.weight']);
+      const w = store.state().get('head.fc1.weight')?.arraySync() as number[][];
+      const bias = store.state().get('head.fc1.bias')?.arraySync() as number[];
+      const want = unitRows(
+        hRows.map((h) => [0, 1].map((j) => h.reduce((s, x, i) => s + x * w[i][j], bias[j]))),
+      );
+      got.forEach((row, i) => {
+        row.forEach((x, j) => {
+          assert.ok(Math.abs(x - want[i][j]) < 1e-5, `[${i}, ${j}]`);
+        });
+      });
+      store.dispose();
     });
   });
 

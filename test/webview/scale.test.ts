@@ -25,6 +25,30 @@ function rng(seed: number): () => number {
   };
 }
 
+/**
+ * Decimal strings of 16 to 19 significant digits just below, at and just above the midpoint
+ * between x and the next double up, and the midpoint itself in full (exact, through BigInt).
+ */
+function nearHalfway(x: number, r: () => number): string[] {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  const biased = (view.getUint32(0) >>> 20) & 0x7ff;
+  const mant = (BigInt(view.getUint32(0) & 0xfffff) << 32n) | BigInt(view.getUint32(4));
+  const m = mant | (1n << 52n);
+  // x = m * 2^e; the midpoint is (2m + 1) * 2^(e-1) = (2m + 1) * 5^(1-e) / 10^(1-e) when e < 1.
+  const e = biased - 1075;
+  if (e >= 1) return [];
+  const digits = ((2n * m + 1n) * 5n ** BigInt(1 - e)).toString();
+  const point = digits.length - (1 - e); // digits before the decimal point
+  const asNumber = (d: string, shift: number) => `${d[0]}.${d.slice(1)}e${point - 1 + shift}`;
+  const out = [asNumber(digits, 0)];
+  const keep = 16 + Math.floor(r() * 4);
+  const head = digits.slice(0, keep);
+  const up = (BigInt(head) + 1n).toString();
+  out.push(asNumber(head, 0), asNumber(up, up.length - head.length));
+  return out;
+}
+
 let tmp: string;
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-scale-test-'));
@@ -118,37 +142,48 @@ describe('scale: newest metrics for the Runs view', () => {
 });
 
 describe('scale: metrics.jsonl to columns', () => {
-  it('gives the values JSON.parse gives: exact up to 15 digits, within 2 ulp beyond', () => {
+  it('gives the values JSON.parse gives, bit for bit: random doubles and halfway cases', () => {
     const r = rng(4);
-    const rows: Record<string, number>[] = [];
-    for (let s = 0; s < 3000; s++) {
-      rows.push({
-        step: s,
-        epoch: s / 7,
-        time: 1.7e9 + s * r(),
-        loss: (r() - 0.5) * 10 ** Math.floor(r() * 12 - 6),
-        short: Math.round(r() * 1e6) / 1e3,
-        tiny: r() * 1e-30,
-        huge: r() * 1e300,
-      });
+    const texts: string[] = [];
+    const bits = new DataView(new ArrayBuffer(8));
+    for (let i = 0; i < 4000; i++) {
+      // Any finite double (every exponent, 17-digit shortest forms)...
+      bits.setUint32(0, Math.floor(r() * 0x7fe00000));
+      bits.setUint32(4, Math.floor(r() * 2 ** 32));
+      texts.push(JSON.stringify(bits.getFloat64(0) * (r() < 0.5 ? -1 : 1)));
+      // ...the magnitudes metrics have...
+      texts.push(JSON.stringify((r() - 0.5) * 10 ** Math.floor(r() * 16 - 8)));
+      // ...and decimals next to the midpoint of two doubles, where rounding is hardest.
+      texts.push(...nearHalfway(0.5 + r() * 1e4 * 10 ** Math.floor(r() * 8 - 6), r));
     }
-    const text = `${rows.map((x) => JSON.stringify(x)).join('\n')}\n`;
-    const { block, warnings, lines } = parseMetricColumns(Buffer.from(text));
+    texts.push('9007199254740993', '9007199254740995', '0.30000000000000004', '-0', '0', '0.0', '1E+2');
+    texts.push('123456789012345678901234', '0.0000000000000000000001234', '1.7976931348623157e308', '5e-324');
+    texts.push('4.9406564584124654e-324', '2.2250738585072011e-308', '1e-400', '0.000012345678901234567');
+    const text = `${texts.map((t, i) => `{"step":${i},"v":${t}}`).join('\n')}\n`;
+    const { block, warnings } = parseMetricColumns(Buffer.from(text));
     assert.deepEqual(warnings, []);
-    assert.equal(lines, rows.length);
-    for (const k of ['loss', 'short', 'tiny', 'huge']) {
-      const c = block[k];
-      assert.equal(c.y.length, rows.length, k);
-      for (let i = 0; i < rows.length; i++) {
-        const want = rows[i][k];
-        assert.equal(c.step[i], rows[i].step);
-        assert.ok(Math.abs(c.epoch[i] - rows[i].epoch) <= 4.5e-16 * rows[i].epoch, 'epoch');
-        if (k === 'short') assert.equal(c.y[i], want, `${k}[${i}]`);
-        else
-          assert.ok(Math.abs(c.y[i] - want) <= 4.5e-16 * Math.abs(want), `${k}[${i}]: ${c.y[i]} vs ${want}`);
-        assert.ok(Math.abs(c.time[i] - rows[i].time) <= 4.5e-16 * rows[i].time, 'time');
-      }
+    const got = block.v;
+    let k = 0;
+    for (let i = 0; i < texts.length; i++) {
+      const want = JSON.parse(texts[i]);
+      if (!Number.isFinite(want)) continue; // not a point, as with JSON.parse rows
+      assert.equal(got.step[k], i);
+      assert.ok(Object.is(got.y[k], want), `${texts[i]}: ${got.y[k]} vs JSON.parse ${want}`);
+      k++;
     }
+    assert.equal(got.y.length, k);
+  });
+
+  it('reads a line the way JSON.parse does: strict numbers, the last of repeated keys', () => {
+    const bad = ['01', '1.', '.5', '1e', '-', '+1', '1.e3', '0x10', '1e+', 'NaN', '--1'];
+    const lines = bad.map((n) => `{"step":1,"loss":${n}}`);
+    lines.push('{"step":2,"loss":1,"loss":2}', '{"step":3,"loss":-0.0e-0}', '{"step":4,"loss":5}');
+    const { block, warnings } = parseMetricColumns(Buffer.from(`${lines.join('\n')}\n`));
+    assert.equal(warnings.length, bad.length);
+    for (let i = 0; i < bad.length; i++) assert.match(warnings[i], new RegExp(`^line ${i + 1}: skipped`));
+    assert.deepEqual(Array.from(block.loss.step), [2, 3, 4]);
+    assert.ok(Object.is(block.loss.y[1], -0));
+    assert.deepEqual(Array.from(block.loss.y), [2, -0, 5]);
   });
 
   it('reads unusual but valid lines through JSON.parse and warns about bad ones by line', () => {
@@ -204,6 +239,33 @@ describe('scale: bulk appends to a series', () => {
     );
   });
 
+  it('an empty series adopts a block without copying; later appends leave the block alone', () => {
+    const c = {
+      step: Float64Array.from([1, 2, 3]),
+      epoch: Float64Array.from([0, 0, 0]),
+      time: Float64Array.from([10, 11, 12]),
+      y: Float64Array.from([0.5, 0.25, 0.125]),
+    };
+    const s = new Series('r', 'loss');
+    assert.equal(s.addColumns(c, true), null);
+    assert.equal(s.y, c.y, 'the same array, not a copy');
+    assert.equal(s.addColumns({ step: [4], epoch: [0], time: [13], y: [1] } as never), null);
+    s.add(0, 0, 9, 2); // an insertion before the first point
+    assert.deepEqual(Array.from(s.columns().step), [0, 1, 2, 3, 4]);
+    assert.deepEqual(Array.from(c.step), [1, 2, 3], 'the adopted block is unchanged');
+    assert.deepEqual(Array.from(c.y), [0.5, 0.25, 0.125]);
+    // A series that already has points copies (adopting would drop them).
+    const d = {
+      step: Float64Array.from([5]),
+      epoch: Float64Array.from([0]),
+      time: Float64Array.from([14]),
+      y: Float64Array.from([3]),
+    };
+    s.addColumns(d, true);
+    assert.notEqual(s.y, d.y);
+    assert.deepEqual(Array.from(s.columns().y), [2, 0.5, 0.25, 0.125, 1, 3]);
+  });
+
   it('returns exactly the new points when some steps are already there or out of order', () => {
     const s = new Series('r', 'loss');
     const c = (steps: number[]) => ({
@@ -220,6 +282,23 @@ describe('scale: bulk appends to a series', () => {
 });
 
 describe('scale: tailing metrics.jsonl as columns', () => {
+  it('parses a file read in many small chunks exactly as in one piece, and sends one block', async () => {
+    const file = metricsFile('chunks.jsonl', 4000, 300, 7);
+    const whole = parseMetricColumns(fs.readFileSync(file)).block;
+    const tail = new MetricsTail(file, { pollMs: 0, columns: true, chunkBytes: 1024 });
+    const blocks: Record<string, { step: Float64Array; y: Float64Array }>[] = [];
+    tail.on('columns', (b) => blocks.push(b));
+    await tail.refresh();
+    assert.ok(tail.readCalls > 100, `${tail.readCalls} reads`);
+    assert.equal(blocks.length, 1, 'one block for the whole read');
+    assert.deepEqual(Object.keys(blocks[0]).sort(), Object.keys(whole).sort());
+    for (const k in whole) {
+      assert.deepEqual(Array.from(blocks[0][k].step), Array.from(whole[k].step), k);
+      assert.deepEqual(Array.from(blocks[0][k].y), Array.from(whole[k].y), k);
+    }
+    tail.dispose();
+  });
+
   it('reads only the appended bytes and emits only the new points', async () => {
     const file = metricsFile('tail.jsonl', 3000, 500, 6);
     const size = fs.statSync(file).size;

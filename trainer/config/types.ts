@@ -133,6 +133,8 @@ export interface MethodParams {
   nceK?: number;
   /** InstDisc / CMC: memory update v <- norm(m v + (1 - m) f) (--nce-m). */
   bankMomentum?: number;
+  /** InstDisc / CMC: bank rows start random (the papers) or from each row's first feature. */
+  bankInit?: 'random' | 'first-write';
   /** SwAV: prototypes K; DINO: output dimension K of the head. */
   prototypes?: number;
   /** SwAV: Sinkhorn-Knopp epsilon and iterations. */

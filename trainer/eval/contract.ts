@@ -32,7 +32,12 @@ export interface EvalRecord {
    */
   alignment?: number;
   uniformity?: number;
-  /** The protocol's settings (k, temperature; linear: epochs, lr, batch size, weight decay ...). */
+  /**
+   * The protocol's settings (k, temperature; linear: optimizer 'lbfgs', weightDecay, iterations,
+   * converged, trainTop1 ...; alignmentPoints). `randomInit: true` marks the random-init baseline
+   * (`eval --random-init`): the checkpoint's architecture with its parameters as initialised, the
+   * state its run started from, recorded at step 0.
+   */
   options: Record<string, number | string | boolean>;
   dataset: { kind: string; train: number; test: number };
   backend: string;
@@ -71,7 +76,8 @@ export interface EmbeddingFile {
   images: { height: number; width: number; channels: number; pixelsBase64: string };
   /**
    * ViT checkpoints (DINO, MoCo v3): attention of the last block's [CLS] query over the patch grid,
-   * per head, for the first few points. maps[i][h] is a gh x gw row-major array, summing to 1.
+   * per head, for the first few points. maps[i][h] is a gh x gw row-major array, summing to 1 (the
+   * weight [CLS] puts on itself is left out and the rest renormalised, as DINO's visualisation does).
    */
   attention?: { points: number[]; heads: number; gridH: number; gridW: number; maps: number[][][] };
 }

@@ -132,9 +132,13 @@ export async function embedCheckpoint(opts: EmbedOptions): Promise<EmbeddingFile
         gridH,
         gridW,
         maps: Array.from({ length: m }, (_, i) =>
-          Array.from({ length: heads }, (_, h) =>
-            Array.from(flat.subarray((i * heads + h) * cell, (i * heads + h + 1) * cell)),
-          ),
+          Array.from({ length: heads }, (_, h) => {
+            // The [CLS] row without its weight on [CLS] itself, renormalised over the patches as
+            // DINO's visualisation does, so each map is a distribution over the grid.
+            const row = Array.from(flat.subarray((i * heads + h) * cell, (i * heads + h + 1) * cell));
+            const sum = row.reduce((a, v) => a + v, 0);
+            return sum > 0 ? row.map((v) => v / sum) : row;
+          }),
         ),
       };
     }

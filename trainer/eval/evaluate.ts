@@ -57,6 +57,11 @@ export async function evaluateCheckpoint(opts: EvaluateOptions): Promise<Evaluat
     throw new EvalInputError(
       `unknown protocol '${opts.protocol}' (expected one of ${EVAL_PROTOCOLS.join(', ')}).`,
     );
+  // Checked before the expensive part; the config's own values passed its schema.
+  if (opts.k !== undefined && !(Number.isInteger(opts.k) && opts.k >= 1))
+    throw new EvalInputError(`k must be a positive integer (got ${opts.k}).`);
+  if (opts.temperature !== undefined && !(opts.temperature > 0))
+    throw new EvalInputError(`temperature must be positive (got ${opts.temperature}).`);
   const t0 = Date.now();
   const report = (fraction: number, message: string) =>
     opts.onProgress?.({ type: 'progress', fraction: Math.min(1, Math.max(0, fraction)), message });
@@ -128,10 +133,6 @@ async function runProtocol(
       if (opts.protocol === 'knn') {
         const k = opts.k ?? config.eval.knn.k;
         const temperature = opts.temperature ?? config.eval.knn.temperature;
-        if (!(Number.isInteger(k) && k >= 1))
-          throw new EvalInputError(`k must be a positive integer (got ${k}).`);
-        if (!(temperature > 0))
-          throw new EvalInputError(`temperature must be positive (got ${temperature}).`);
         report(0.85, 'kNN');
         top1 = await knnTop1(train, data.train.labels, test, data.test.labels, classes, k, temperature);
         Object.assign(options, { k, temperature });

@@ -14,10 +14,10 @@ import { DEFAULT_EMBED_LIMIT, embedCheckpoint, PROJECTIONS, type Projection } fr
 import { EVAL_PROTOCOLS, EvalInputError, evaluateCheckpoint } from './evaluate';
 
 export const EVAL_USAGE = `contrastive-lab eval CHECKPOINT --protocol knn|linear|zeroshot [--k N] [--temperature T]
-                    [--json] [--progress-json] [--no-append] [--random-init] [--data-path DIR]
-                    [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu]`;
+                     [--json] [--progress-json] [--no-append] [--random-init] [--data-path DIR]
+                     [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu]`;
 export const EMBED_USAGE = `contrastive-lab embed CHECKPOINT --out FILE.json [--projection pca|umap|both] [--limit N]
-                    [--progress-json] [--random-init] [--data-path DIR] [--backend ...]`;
+                      [--progress-json] [--random-init] [--data-path DIR] [--backend ...]`;
 
 interface Io {
   stdout: { write(s: string): unknown };
@@ -28,7 +28,7 @@ export interface ToolDeps {
   startBackend(preference: string | undefined): Promise<BackendInfo>;
 }
 
-function parse<T extends Record<string, { type: 'string' | 'boolean' }>>(
+function parse<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(
   argv: string[],
   options: T,
   usage: string,
@@ -124,9 +124,14 @@ export async function evalMain(argv: string[], deps: ToolDeps, io: Io = process)
       'random-init': { type: 'boolean' },
       'data-path': { type: 'string' },
       backend: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
     EVAL_USAGE,
   );
+  if (values.help) {
+    io.stdout.write(`usage: ${EVAL_USAGE}\n`);
+    return 0;
+  }
   const checkpoint = oneCheckpoint(positionals, EVAL_USAGE);
   const protocol = values.protocol as EvalProtocol | undefined;
   if (!protocol || !EVAL_PROTOCOLS.includes(protocol))
@@ -164,9 +169,14 @@ export async function embedMain(argv: string[], deps: ToolDeps, io: Io = process
       'random-init': { type: 'boolean' },
       'data-path': { type: 'string' },
       backend: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
     EMBED_USAGE,
   );
+  if (values.help) {
+    io.stdout.write(`usage: ${EMBED_USAGE}\n`);
+    return 0;
+  }
   const checkpoint = oneCheckpoint(positionals, EMBED_USAGE);
   if (!values.out) throw new EvalInputError(`--out FILE.json is required.\nusage: ${EMBED_USAGE}`);
   const projection = (values.projection ?? 'pca') as Projection;

@@ -18,12 +18,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CMC_LAB_NORMALIZATION, rgbToLab, sobelMagnitude } from '../data/colorspace';
 import { type Encoder, makeEncoder, type Normalization } from '../models/encoders';
-import { projectionHead } from '../models/heads';
-import { type Ctx, l2Normalize } from '../models/layers';
+import type { Ctx } from '../models/layers';
 import { ParamStore } from '../models/params';
 import { rngFor } from '../rng';
 import { cmcInfo } from './info/cmc';
-import { bankLoss, bankObjective, MemoryBank, NceConstant, sampleNoise } from './memory-bank';
+import { bankEmbedding, bankLoss, bankObjective, MemoryBank, NceConstant, sampleNoise } from './memory-bank';
 import type { Method, MethodModel } from './types';
 
 /** train_CMC.py's defaults, for params a hand-written config leaves out. */
@@ -98,8 +97,8 @@ export const cmc: Method = {
       makeEncoder(`online.${n1}.encoder`, config.encoder, split.norms[1]),
     ];
     const banks: [MemoryBank, MemoryBank] = [
-      new MemoryBank(store, `bank.${n0}`, data.trainSize, config.head.out),
-      new MemoryBank(store, `bank.${n1}`, data.trainSize, config.head.out),
+      new MemoryBank(store, `bank.${n0}`, data.trainSize, config.head.out, obj.init),
+      new MemoryBank(store, `bank.${n1}`, data.trainSize, config.head.out, obj.init),
     ];
     const z: [NceConstant, NceConstant] = [
       new NceConstant(store, `bank.log_z_${n0}`),
@@ -112,13 +111,11 @@ export const cmc: Method = {
         const ctx: Ctx = { ps: store, training: true };
         const views = split.split(x);
         return [0, 1].map((v) =>
-          l2Normalize(
-            projectionHead(
-              ctx,
-              `online.${split.names[v]}.head`,
-              encoders[v].forward(ctx, views[v]),
-              config.head,
-            ),
+          bankEmbedding(
+            ctx,
+            `online.${split.names[v]}.head`,
+            encoders[v].forward(ctx, views[v]),
+            config.head,
           ),
         ) as [tf.Tensor2D, tf.Tensor2D];
       });
@@ -150,6 +147,8 @@ export const cmc: Method = {
             // Cosine of each view's feature and the other view's bank entry of the same image.
             [`${n0}_pos_sim`]: t0.posSim,
             [`${n1}_pos_sim`]: t1.posSim,
+            [`${n0}_neg_sim`]: t0.negSim,
+            [`${n1}_neg_sim`]: t1.negSim,
           },
         };
       },

@@ -17,12 +17,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { makeEncoder } from '../models/encoders';
-import { projectionHead } from '../models/heads';
-import { type Ctx, l2Normalize } from '../models/layers';
+import type { Ctx } from '../models/layers';
 import { ParamStore } from '../models/params';
 import { rngFor } from '../rng';
 import { instdiscInfo } from './info/instdisc';
-import { bankLoss, bankObjective, MemoryBank, NceConstant, sampleNoise } from './memory-bank';
+import { bankEmbedding, bankLoss, bankObjective, MemoryBank, NceConstant, sampleNoise } from './memory-bank';
 import type { Method, MethodModel } from './types';
 
 /** lemniscate's ImageNet defaults, for params a hand-written config leaves out. */
@@ -41,14 +40,14 @@ export const instdisc: Method = {
     const obj = bankObjective(config.params, INSTDISC_DEFAULTS);
     const store = new ParamStore(config.seed);
     const encoder = makeEncoder('online.encoder', config.encoder, norm);
-    const bank = new MemoryBank(store, 'bank', data.trainSize, config.head.out);
+    const bank = new MemoryBank(store, 'bank', data.trainSize, config.head.out, obj.init);
     const z = new NceConstant(store, 'bank.log_z');
     let pending: { f: tf.Tensor2D; indices: Int32Array } | null = null;
 
     const embed = (x: tf.Tensor4D): tf.Tensor2D =>
       tf.tidy(() => {
         const ctx: Ctx = { ps: store, training: true };
-        return l2Normalize(projectionHead(ctx, 'online.head', encoder.forward(ctx, x), config.head));
+        return bankEmbedding(ctx, 'online.head', encoder.forward(ctx, x), config.head);
       });
 
     return {
@@ -61,13 +60,13 @@ export const instdisc: Method = {
         const f = embed(x);
         const noise =
           obj.k > 0 ? sampleNoise(rngFor(config.seed, 'nce', ctx.step), f.shape[0], obj.k, bank.size) : null;
-        const { loss, posSim } = bankLoss(f, bank, ctx.indices, noise, obj, z);
+        const { loss, posSim, negSim } = bankLoss(f, bank, ctx.indices, noise, obj, z);
         if (!store.dryRun) {
           pending?.f.dispose();
           pending = { f: tf.keep(f), indices: Int32Array.from(ctx.indices) };
         }
-        // Cosine of each feature and its bank entry (the stale positive).
-        return { loss, extra: { pos_sim: posSim } };
+        // Cosine of each feature and its bank entry (the stale positive), and of the negatives.
+        return { loss, extra: { pos_sim: posSim, neg_sim: negSim } };
       },
       features(x) {
         return encoder.forward({ ps: store, training: false }, x);

@@ -7,6 +7,11 @@
  *   only trainable variables are differentiated). Initialised uniform in [-s, s], s = 1/sqrt(d/3),
  *   not normalised, as `torch.rand(N, d) * 2s - s` in lemniscate and CMC.
  * - `update`: v_i <- norm(m v_i + (1 - m) f_i) for the batch's rows i (m = 0.5 in both papers).
+ * - `bankInit: 'first-write'` (not in the papers; for short runs): a row's first write copies the
+ *   feature instead of mixing it with the random initial row, and an anchor whose row has not been
+ *   written yet is left out of the loss (its positive would be that random row, i.e. a random
+ *   target). The first epoch then only fills the bank with the initial network's features, as if
+ *   the bank had been initialised from them. The written flags are a `[N]` buffer beside the rows.
  * - Noise samples: K indices per anchor, uniform over the N entries with replacement (the papers'
  *   alias sampler over uniform unigrams), drawn from the seeded RNG of the step so a resumed run
  *   draws the same ones.
@@ -15,19 +20,28 @@
  *   loss).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { HeadConfig } from '../config/types';
 import { bankSoftmaxLoss, nceLogZ, nceLoss } from '../losses/nce';
+import { batchNorm, type Ctx, dense, l2Normalize } from '../models/layers';
 import type { ParamStore } from '../models/params';
 import type { Rng } from '../rng';
+
+/** How bank rows start: the papers' random rows, or taken from each row's first feature. */
+export type BankInit = 'random' | 'first-write';
 
 export class MemoryBank {
   /** [N, d] one row per training image. */
   readonly memory: tf.Variable;
+
+  /** [N] 1 where a row has been written (only with `bankInit: 'first-write'`). */
+  readonly written: tf.Variable | null;
 
   constructor(
     store: ParamStore,
     readonly name: string,
     readonly size: number,
     readonly dim: number,
+    readonly init: BankInit = 'random',
   ) {
     if (!Number.isInteger(size) || size < 1)
       throw new Error(`memory bank '${name}': needs one row per training image, got ${size} rows`);
@@ -35,6 +49,23 @@ export class MemoryBank {
       kind: 'uniform',
       bound: 1 / Math.sqrt(dim / 3),
     });
+    this.written = init === 'first-write' ? store.buffer(`${name}.written`, [size], { kind: 'zeros' }) : null;
+  }
+
+  /**
+   * Positions r of the batch whose row `indices[r]` holds a feature (every r unless `first-write`
+   * tracks the rows still at their random initial value).
+   */
+  writtenRows(indices: Int32Array): Int32Array {
+    if (!this.written) return Int32Array.from(indices, (_, r) => r);
+    const flags = tf
+      .tidy(() => tf.gather(this.written as tf.Variable, tf.tensor1d(indices, 'int32')))
+      .dataSync();
+    const out: number[] = [];
+    flags.forEach((w, r) => {
+      if (w === 1) out.push(r);
+    });
+    return Int32Array.from(out);
   }
 
   private checkIndices(indices: Int32Array, rows: number): void {
@@ -68,7 +99,12 @@ export class MemoryBank {
     tf.tidy(() => {
       const idx = tf.tensor1d(indices, 'int32');
       const old = tf.gather(this.memory, idx) as tf.Tensor2D;
-      const mixed = tf.add(tf.mul(old, momentum), tf.mul(features, 1 - momentum));
+      let mixed: tf.Tensor2D = tf.add(tf.mul(old, momentum), tf.mul(features, 1 - momentum));
+      if (this.written) {
+        const seen = tf.reshape(tf.gather(this.written, idx), [b, 1]);
+        mixed = tf.add(tf.mul(seen, mixed), tf.mul(tf.sub(1, seen), features));
+        this.written.assign(tf.tensorScatterUpdate(this.written, tf.reshape(idx, [b, 1]), tf.ones([b])));
+      }
       const unit = tf.div(mixed, tf.norm(mixed, 'euclidean', 1, true));
       this.memory.assign(tf.tensorScatterUpdate(this.memory, tf.reshape(idx, [b, 1]), unit));
     });
@@ -198,10 +234,17 @@ export interface BankObjective {
   k: number;
   tau: number;
   momentum: number;
+  init: BankInit;
 }
 
 export function bankObjective(
-  params: { bankLoss?: 'nce' | 'softmax'; nceK?: number; bankMomentum?: number; temperature: number },
+  params: {
+    bankLoss?: 'nce' | 'softmax';
+    nceK?: number;
+    bankMomentum?: number;
+    bankInit?: BankInit;
+    temperature: number;
+  },
   defaults: { bankLoss: 'nce' | 'softmax'; nceK: number; bankMomentum: number },
 ): BankObjective {
   const kind = params.bankLoss ?? defaults.bankLoss;
@@ -211,13 +254,21 @@ export function bankObjective(
       `params.nceK is ${k}, but NCE needs noise samples (K >= 1; lemniscate uses 4096). nceK 0 means every bank entry, which only bankLoss 'softmax' (the full non-parametric softmax) supports.`,
     );
   }
-  return { kind, k, tau: params.temperature, momentum: params.bankMomentum ?? defaults.bankMomentum };
+  return {
+    kind,
+    k,
+    tau: params.temperature,
+    momentum: params.bankMomentum ?? defaults.bankMomentum,
+    init: params.bankInit ?? 'random',
+  };
 }
 
 /**
  * The loss of anchors `f` ([B, d], normalised) against `bank` (positives: the rows `indices`),
- * with `noise` (K per anchor; null for every entry), and the mean score of the positives
- * (v_pos . f, a cosine once the entries have been written). `z` must be given for NCE.
+ * with `noise` (K per anchor; null for every entry), the mean score of the positives
+ * (v_pos . f, a cosine once the entries have been written) and of the negatives: a negative score
+ * close to the positive one means the bank rows have become alike (a collapsed embedding), which
+ * the loss alone does not show. `z` must be given for NCE.
  */
 export function bankLoss(
   f: tf.Tensor2D,
@@ -226,17 +277,62 @@ export function bankLoss(
   noise: Int32Array | null,
   obj: BankObjective,
   z: NceConstant | null,
-): { loss: tf.Scalar; posSim: tf.Scalar } {
+): { loss: tf.Scalar; posSim: tf.Scalar; negSim: tf.Scalar } {
+  const rows = bank.writtenRows(indices);
+  if (rows.length < indices.length) {
+    // Anchors whose positive is still a random row are left out (bankInit 'first-write').
+    if (rows.length === 0) {
+      const zero = tf.tidy(() => tf.mul(tf.sum(f), 0) as tf.Scalar);
+      return { loss: zero, posSim: tf.scalar(0), negSim: tf.scalar(0) };
+    }
+    const k = noise ? noise.length / indices.length : 0;
+    const keptNoise = noise ? new Int32Array(rows.length * k) : null;
+    if (noise && keptNoise) {
+      for (let i = 0; i < rows.length; i++)
+        keptNoise.set(noise.subarray(rows[i] * k, (rows[i] + 1) * k), i * k);
+    }
+    const keptIndices = Int32Array.from(rows, (r) => indices[r]);
+    return tf.tidy(() => {
+      const kept = tf.gather(f, tf.tensor1d(rows, 'int32')) as tf.Tensor2D;
+      return bankLoss(kept, bank, keptIndices, keptNoise, obj, z);
+    });
+  }
   return tf.tidy(() => {
     const scores = bankScores(f, bank.memory as tf.Tensor2D, indices, noise, obj.tau);
-    const posSim = tf.mul(
-      tf.div(tf.sum(tf.mul(scores.pos, scores.logits)), f.shape[0]),
-      obj.tau,
-    ) as tf.Scalar;
+    const meanScore = (w: tf.Tensor2D) =>
+      tf.mul(tf.div(tf.sum(tf.mul(w, scores.logits)), tf.sum(w)), obj.tau) as tf.Scalar;
+    const posSim = meanScore(scores.pos);
+    const negSim = meanScore(scores.neg);
     if (obj.kind === 'softmax')
-      return { loss: bankSoftmaxLoss(scores.logits, scores.pos, scores.neg), posSim };
+      return { loss: bankSoftmaxLoss(scores.logits, scores.pos, scores.neg), posSim, negSim };
     if (!z) throw new Error('bankLoss: NCE needs its normalisation constant Z');
     const logZ = z.resolve(scores, bank.size);
-    return { loss: nceLoss(scores.logits, scores.pos, scores.neg, logZ, obj.k, bank.size), posSim };
+    return {
+      loss: nceLoss(scores.logits, scores.pos, scores.neg, logZ, obj.k, bank.size),
+      posSim,
+      negSim,
+    };
+  });
+}
+
+/**
+ * The normalised embedding f = norm(head(h)) scored against the bank: Linear layers as
+ * `projectionHead` (hidden layers Linear + BN + ReLU; the papers' head is one Linear to 128-d).
+ * With `head.outputBn` the output goes through BatchNorm without scale and shift (not in the
+ * papers): a learnt shift is a direction shared by every embedding, and against an epoch-old bank
+ * it grows (positive and negative scores rise together and the bank's rows become alike), so the
+ * output is only centred and scaled per dimension over the batch.
+ */
+export function bankEmbedding(ctx: Ctx, prefix: string, h: tf.Tensor2D, head: HeadConfig): tf.Tensor2D {
+  return tf.tidy(() => {
+    let x = h;
+    head.hidden.forEach((width, i) => {
+      x = dense(ctx, `${prefix}.fc${i + 1}`, x, width);
+      x = batchNorm(ctx, `${prefix}.bn${i + 1}`, x, { relu: true });
+    });
+    const last = head.hidden.length + 1;
+    x = dense(ctx, `${prefix}.fc${last}`, x, head.out, !head.outputBn);
+    if (head.outputBn) x = batchNorm(ctx, `${prefix}.bn${last}`, x, { affine: false });
+    return l2Normalize(x);
   });
 }

@@ -80,9 +80,11 @@ export class Series {
   /**
    * Adds points in bulk. The usual case (steps increasing, all after the last one) is four
    * typed-array copies; anything else goes point by point through add(). Returns the indices
-   * of the points that were new, or null when all were.
+   * of the points that were new, or null when all were. With `adopt`, an empty series takes the
+   * arrays themselves instead of copying them (a million-point block is 32 MB a column set): only
+   * for blocks nobody reads afterwards, since a later clear() and add() write into them.
    */
-  addColumns(c: ChartSeriesColumns): Uint32Array | null {
+  addColumns(c: ChartSeriesColumns, adopt = false): Uint32Array | null {
     const m = c.y.length;
     const n = this.length;
     let inOrder = m === 0 || n === 0 || c.step[0] > this.cols.step.data[n - 1];
@@ -92,6 +94,15 @@ export class Series {
     }
     if (inOrder) {
       const { step: cs, epoch: ce, time: ct, y: cy } = this.cols;
+      if (adopt && n === 0 && m > 0) {
+        cs.data = c.step;
+        ce.data = c.epoch;
+        ct.data = c.time;
+        cy.data = c.y;
+        this.length = m;
+        this.smoothDone = 0;
+        return null;
+      }
       for (const col of [cs, ce, ct, cy]) col.ensure(n + m);
       cs.data.set(c.step, n);
       ce.data.set(c.epoch, n);
@@ -236,7 +247,8 @@ export class ChartStore {
         data.series.set(metric, s);
       }
       const before = s.length;
-      s.addColumns(c);
+      // The block came in a message: nothing else holds it.
+      s.addColumns(c, true);
       if (s.length !== before) changed.add(metric);
     }
     return changed;

@@ -73,7 +73,7 @@ export const mocoV3Info: MethodInfo = {
         freezePatchEmbed: true,
       },
       dataset: { kind: 'synthetic' },
-      encoder: { arch: 'vit', width: 64, patchSize: 4, depth: 4, heads: 4, mlpRatio: 2, posEmbed: 'sincos' },
+      encoder: { arch: 'vit', width: 64, patchSize: 8, depth: 4, heads: 4, mlpRatio: 2, posEmbed: 'sincos' },
       head: { hidden: [512, 512], out: 64, outputBn: true },
       augment: {
         cropScale: [0.3, 1],
@@ -83,7 +83,7 @@ export const mocoV3Info: MethodInfo = {
       },
       optimizer: {
         kind: 'adamw',
-        lr: 1.5e-3,
+        lr: 5e-3,
         lrScaling: 'linear',
         momentum: 0.9,
         beta2: 0.999,
@@ -91,7 +91,7 @@ export const mocoV3Info: MethodInfo = {
         excludeBiasAndNorm: false,
       },
       schedule: { kind: 'cosine', warmupEpochs: 1 },
-      training: { epochs: 4, batchSize: 64 },
+      training: { epochs: 5, batchSize: 64 },
       eval: { knn: { every: 1, k: 200, temperature: 0.1 } },
     },
   },

@@ -1,0 +1,150 @@
+/**
+ * The extension in the real extension host (code-server 4.100.3, headless Debian chromium):
+ * activation to the Runs tree listed on a workspace of many run folders, and a live run's
+ * notification-to-chart latency as the charts webview measures it (`__charts.latencies()`: from
+ * the wall time the trainer stamped on a row to the redraw that shows it).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as esbuild from 'esbuild';
+import { launchBrowser } from '../../test/vscode/browser';
+import { ROOT, startCodeServer } from '../../test/vscode/codeServer';
+import { ensureBuilt } from '../../test/vscode/fixture';
+import { activeWebview, activityBarEntry } from '../../test/vscode/workbench';
+import { writeRunsFixture } from './fixtures';
+
+export interface HostBenchResult {
+  activation: {
+    runs: number;
+    scanMs: number;
+    scanCpuMs: number;
+    activationToListedMs: number;
+    activationToAskedMs: number;
+    answerMs: number;
+    activateReturnedMs: number;
+    viewShownByProbe: boolean;
+  };
+  latency: { samples: number; p50: number; p95: number; max: number; status: string; steps: number };
+  wallS: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (!sorted.length) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+async function bundleProbe(outDir: string): Promise<string> {
+  await esbuild.build({
+    entryPoints: [path.join(__dirname, 'hostProbe.ts')],
+    outfile: path.join(outDir, 'hostProbe.js'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['vscode'],
+    logLevel: 'warning',
+  });
+  return path.join(outDir, 'hostProbe.js');
+}
+
+export async function measureInCodeServer(
+  opts: { runs?: number; log?: (m: string) => void } = {},
+): Promise<HostBenchResult> {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const t0 = Date.now();
+  ensureBuilt();
+  // Inside the repository, like the test suite's bundle: the workbench loads it by path.
+  const out = path.join(ROOT, 'dist', 'bench', `host-${process.pid}`);
+  fs.rmSync(out, { recursive: true, force: true });
+  const probe = await bundleProbe(out);
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-bench-host-'));
+  const report = path.join(os.tmpdir(), `${path.basename(ws)}-report.jsonl`);
+  const nRuns = opts.runs ?? 1000;
+  log(`extension (code-server): writing ${nRuns} run folders`);
+  writeRunsFixture(path.join(ws, 'runs'), nRuns, { rowsPerRun: 500 });
+  const cs = await startCodeServer({ workspace: ws, env: { CL_BENCH_REPORT: report } });
+  let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
+  const seen: Record<string, Record<string, unknown>> = {};
+  const read = () => {
+    if (!fs.existsSync(report)) return;
+    for (const l of fs.readFileSync(report, 'utf8').split('\n'))
+      if (l.trim()) {
+        const o = JSON.parse(l);
+        seen[o.kind] = o;
+      }
+    if (seen.error) throw new Error(`in the extension host: ${seen.error.message}`);
+  };
+  const waitKind = async (kind: string, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      read();
+      if (seen[kind]) return seen[kind];
+      if (Date.now() > deadline)
+        throw new Error(`no '${kind}' from the extension host within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  try {
+    browser = await launchBrowser();
+    const { page } = browser;
+    await page.exposeFunction('codeAutomationLog', () => {});
+    await page.exposeFunction('codeAutomationExit', () => {});
+    log('extension (code-server): workbench opening; the probe runs in the extension host');
+    await page.goto(
+      cs.url([
+        ['extensionDevelopmentPath', cs.remoteUri(ROOT)],
+        ['extensionTestsPath', cs.remoteUri(probe)],
+      ]),
+    );
+    // A user with the view open: click it as soon as the activity bar shows it, so the tree is
+    // asked for as early as the workbench allows (the probe opens it otherwise).
+    await activityBarEntry(page, 'Contrastive Lab')
+      .click({ timeout: 120_000 })
+      .catch(() => {});
+    const activation = (await waitKind('activation', 180_000)) as unknown as HostBenchResult['activation'];
+    log(
+      `extension (code-server): tree listed ${activation.activationToListedMs.toFixed(0)} ms after activation`,
+    );
+    await waitKind('live-started', 60_000);
+    log('extension (code-server): live run started, charts open');
+    const done = await waitKind('live-done', 300_000);
+    // The last rows' redraw: give the chart its streaming interval to catch up.
+    await new Promise((r) => setTimeout(r, 1000));
+    const lat = (await activeWebview(page)
+      .locator('#app')
+      .evaluate(() =>
+        (window as unknown as { __charts: { latencies(): number[] } }).__charts.latencies(),
+      )) as number[];
+    fs.writeFileSync(`${report}.done`, '');
+    const sorted = [...lat].sort((a, b) => a - b);
+    return {
+      activation,
+      latency: {
+        samples: sorted.length,
+        p50: quantile(sorted, 0.5),
+        p95: quantile(sorted, 0.95),
+        max: sorted[sorted.length - 1] ?? Number.NaN,
+        status: String(done.status),
+        steps: Number(done.step),
+      },
+      wallS: (Date.now() - t0) / 1000,
+    };
+  } finally {
+    fs.writeFileSync(`${report}.done`, '');
+    await browser?.close();
+    await cs.stop();
+    // Runs outlive the window by design: a live run left training after a failure is ended here.
+    const live = seen['live-started']?.dir;
+    if (typeof live === 'string') {
+      try {
+        const info = JSON.parse(fs.readFileSync(path.join(live, 'run.json'), 'utf8'));
+        if ((info.status === 'running' || info.status === 'stopping') && info.pid)
+          process.kill(info.pid, 'SIGKILL');
+      } catch {
+        // no run.json, or the process is gone
+      }
+    }
+    for (const p of [ws, out, report, `${report}.done`]) fs.rmSync(p, { recursive: true, force: true });
+  }
+}
