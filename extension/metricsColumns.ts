@@ -29,13 +29,41 @@ interface Progress {
   fraction: number;
 }
 
-/** Growable columns of one metric while parsing. */
-class Builder {
+/**
+ * A new capacity for columns holding n values: points so far over the share of bytes read so far
+ * predicts the total, so a metric on every line is copied once or twice instead of log2(n) times.
+ */
+function grownCapacity(n: number, progress: Progress): number {
+  const f = progress.fraction;
+  const guess = f > 0.001 ? Math.ceil((n / f) * 1.02) + 16 : 0;
+  return Math.max(guess, Math.ceil(n * 1.25) + 16, 1024);
+}
+
+function grown(a: Float64Array, cap: number): Float64Array {
+  const next = new Float64Array(cap);
+  next.set(a);
+  return next;
+}
+
+/**
+ * Columns as handed out: views when there is little spare room (a message carries a view's whole
+ * buffer, so at most 1/16 extra), copies otherwise.
+ */
+function trimmed(a: Float64Array, n: number): Float64Array {
+  return a.length - n <= a.length >> 4 ? a.subarray(0, n) : a.slice(0, n);
+}
+
+/**
+ * step, epoch and time of the lines of one layout. The metrics with a value on every one of those
+ * lines share them, so a row of three metrics stores its axes once (half the memory and writes of
+ * four columns per metric), and the block hands the same arrays to each of them.
+ */
+class Axes {
   n = 0;
   step: Float64Array;
   epoch: Float64Array;
   time: Float64Array;
-  y: Float64Array;
+  private final: { n: number; cols: [Float64Array, Float64Array, Float64Array] } | undefined;
   constructor(
     cap: number,
     private readonly progress: Progress,
@@ -43,46 +71,105 @@ class Builder {
     this.step = new Float64Array(cap);
     this.epoch = new Float64Array(cap);
     this.time = new Float64Array(cap);
+  }
+  push(step: number, epoch: number, time: number): void {
+    const i = this.n;
+    if (i === this.step.length) {
+      const cap = grownCapacity(i, this.progress);
+      this.step = grown(this.step, cap);
+      this.epoch = grown(this.epoch, cap);
+      this.time = grown(this.time, cap);
+    }
+    this.step[i] = step;
+    this.epoch[i] = epoch;
+    this.time[i] = time;
+    this.n = i + 1;
+  }
+  /** The first n lines' axes: the same three arrays for every metric that asks for all lines. */
+  done(n: number): [Float64Array, Float64Array, Float64Array] {
+    if (n !== this.n) return [this.step.slice(0, n), this.epoch.slice(0, n), this.time.slice(0, n)];
+    this.final ??= {
+      n,
+      cols: [trimmed(this.step, n), trimmed(this.epoch, n), trimmed(this.time, n)],
+    };
+    return this.final.cols;
+  }
+}
+
+/** Growable columns of one metric while parsing. */
+class Builder {
+  n = 0;
+  y: Float64Array;
+  /** While every point so far came from one layout's lines, one each: that layout's axes. */
+  shared: Axes | null = null;
+  /** Otherwise the metric's own axes. */
+  step: Float64Array = new Float64Array(0);
+  epoch: Float64Array = new Float64Array(0);
+  time: Float64Array = new Float64Array(0);
+  constructor(
+    cap: number,
+    private readonly progress: Progress,
+  ) {
     this.y = new Float64Array(cap);
   }
-  push(step: number, epoch: number, time: number, y: number): void {
+
+  /** A point from the line `axes` just took (its index axes.n - 1). */
+  pushOnLine(axes: Axes, y: number): void {
     const i = this.n;
-    if (i === this.y.length) this.grow();
+    if (this.shared === axes && i === axes.n - 1) {
+      if (i === this.y.length) this.y = grown(this.y, grownCapacity(i, this.progress));
+      this.y[i] = y;
+      this.n = i + 1;
+      return;
+    }
+    if (i === 0 && axes.n === 1) {
+      this.shared = axes;
+      this.y[0] = y;
+      this.n = 1;
+      return;
+    }
+    const r = axes.n - 1;
+    this.push(axes.step[r], axes.epoch[r], axes.time[r], y);
+  }
+
+  push(step: number, epoch: number, time: number, y: number): void {
+    if (this.shared) this.unshare();
+    const i = this.n;
+    if (i === this.y.length) this.y = grown(this.y, grownCapacity(i, this.progress));
+    if (i >= this.step.length) {
+      const cap = this.y.length;
+      this.step = grown(this.step, cap);
+      this.epoch = grown(this.epoch, cap);
+      this.time = grown(this.time, cap);
+    }
     this.step[i] = step;
     this.epoch[i] = epoch;
     this.time[i] = time;
     this.y[i] = y;
     this.n = i + 1;
   }
-  private grow(): void {
-    // Points so far over the share of bytes read so far predicts the total: one or two copies
-    // for a metric on every line instead of log2(n) doublings.
-    const f = this.progress.fraction;
-    const n = this.n;
-    const guess = f > 0.001 ? Math.ceil((n / f) * 1.02) + 16 : 0;
-    const cap = Math.max(guess, Math.ceil(n * 1.25) + 16, 1024);
-    for (const k of ['step', 'epoch', 'time', 'y'] as const) {
-      const next = new Float64Array(cap);
-      next.set(this[k]);
-      this[k] = next;
-    }
+
+  /** The points stop lining up with one layout's lines: copy its axes so far. */
+  private unshare(): void {
+    const a = this.shared!;
+    this.shared = null;
+    const cap = this.y.length;
+    this.step = grown(a.step.subarray(0, this.n), cap);
+    this.epoch = grown(a.epoch.subarray(0, this.n), cap);
+    this.time = grown(a.time.subarray(0, this.n), cap);
   }
+
   done(): SeriesColumns {
     const n = this.n;
-    // Little spare room: views (a message carries their whole buffer, so at most 1/16 extra);
-    // otherwise copies.
-    if (this.y.length - n <= this.y.length >> 4)
-      return {
-        step: this.step.subarray(0, n),
-        epoch: this.epoch.subarray(0, n),
-        time: this.time.subarray(0, n),
-        y: this.y.subarray(0, n),
-      };
+    if (this.shared) {
+      const [step, epoch, time] = this.shared.done(n);
+      return { step, epoch, time, y: trimmed(this.y, n) };
+    }
     return {
-      step: this.step.slice(0, n),
-      epoch: this.epoch.slice(0, n),
-      time: this.time.slice(0, n),
-      y: this.y.slice(0, n),
+      step: trimmed(this.step, n),
+      epoch: trimmed(this.epoch, n),
+      time: trimmed(this.time, n),
+      y: trimmed(this.y, n),
     };
   }
 }
@@ -221,6 +308,7 @@ interface Layout {
   /** Positions of metrics and their builders. */
   metricAt: Int32Array;
   builders: Builder[];
+  axes: Axes;
 }
 
 /** Stays below the sizes where a line could hold more keys than this buffer of values. */
@@ -285,9 +373,11 @@ class ColumnsScanner {
     const epoch = L.epochAt >= 0 ? vals[L.epochAt] : Number.NaN;
     const time = L.timeAt >= 0 ? vals[L.timeAt] : Number.NaN;
     const at = L.metricAt;
+    const axes = L.axes;
+    axes.push(step, epoch, time);
     for (let i = 0; i < at.length; i++) {
       const y = vals[at[i]];
-      if (Number.isFinite(y)) L.builders[i].push(step, epoch, time, y);
+      if (Number.isFinite(y)) L.builders[i].pushOnLine(axes, y);
     }
   }
 
@@ -401,6 +491,7 @@ class ColumnsScanner {
       timeAt: names.indexOf('time'),
       metricAt: Int32Array.from(metricAt),
       builders,
+      axes: new Axes(1024, this.out.progress),
     };
     this.layouts.set(id, L);
     return L;
@@ -532,11 +623,14 @@ export class MetricColumnsParser {
     const warnings: string[] = [];
     let lineNo = lineNo0 - 1;
     let pos = start;
+    // The scanner's loops stop at a newline (and at nothing else past a line's end), so starting
+    // before the last newline they never read past it, into a torn line or beyond the buffer.
+    const lastNl = end > start ? buf.lastIndexOf(NL, end - 1) : -1;
     while (pos < end) {
       lineNo++;
       // Every 1024 lines (a column's first size) is enough for the estimate.
       if ((lineNo & 1023) === 0) progress.fraction = share[0] + (pos - start) * scale;
-      const known = scanner.knownLine(pos, end);
+      const known = pos < lastNl ? scanner.knownLine(pos, end) : -1;
       if (known >= 0) {
         this.lines++;
         pos = known + 1;

@@ -158,49 +158,53 @@ export class MetricsTail extends EventEmitter<MetricsTailEvents> {
     const first = this.offset;
     // One buffer for all chunks: a long file is read without touching fresh memory per chunk.
     let buf = Buffer.alloc(0);
-    while (this.offset < size && !this.disposed) {
-      const sigLen = this.signature.length;
-      const start = this.offset - sigLen;
-      const want = Math.min(chunk, size - start);
-      if (buf.length < want) buf = Buffer.allocUnsafe(want);
-      const { bytesRead } = await fh.read(buf, 0, want, start);
-      this.bytesRead += bytesRead;
-      this.readCalls++;
-      if (sigLen > 0 && (bytesRead < sigLen || !buf.subarray(0, sigLen).equals(this.signature))) {
-        // The bytes we already parsed are not there any more: the file was rewritten.
-        parser?.take();
-        this.reset();
-        continue;
+    try {
+      while (this.offset < size && !this.disposed) {
+        const sigLen = this.signature.length;
+        const start = this.offset - sigLen;
+        const want = Math.min(chunk, size - start);
+        if (buf.length < want) buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await fh.read(buf, 0, want, start);
+        this.bytesRead += bytesRead;
+        this.readCalls++;
+        if (sigLen > 0 && (bytesRead < sigLen || !buf.subarray(0, sigLen).equals(this.signature))) {
+          // The bytes we already parsed are not there any more: the file was rewritten.
+          parser?.take();
+          this.reset();
+          continue;
+        }
+        const data = buf.subarray(sigLen, bytesRead);
+        const nl = data.lastIndexOf(NEWLINE);
+        if (nl < 0) {
+          // Only a partial line: either still being written (stop; the next poke resumes here)
+          // or longer than one chunk (read more at once).
+          if (start + bytesRead >= size || bytesRead < want) break;
+          chunk *= 2;
+          continue;
+        }
+        const end = this.offset + nl + 1;
+        const sigStart = Math.max(0, sigLen + nl + 1 - SIGNATURE_BYTES);
+        this.signature = Buffer.from(buf.subarray(sigStart, sigLen + nl + 1));
+        const from = this.offset;
+        this.offset = end;
+        if (parser) {
+          const span = Math.max(1, size - first);
+          const share: [number, number] = [(from - first) / span, (end - first) / span];
+          for (const w of parser.parse(buf, sigLen, sigLen + nl + 1, 1, share))
+            this.emit('warning', `${this.file} (from byte ${from}): ${w}`);
+          continue;
+        }
+        // '\n' never occurs inside a multi-byte UTF-8 sequence, so cutting there decodes cleanly.
+        const parsed = parseMetrics(data.toString('utf8', 0, nl + 1), from);
+        for (const w of parsed.warnings) this.emit('warning', `${this.file} (from byte ${from}): ${w}`);
+        if (parsed.rows.length) this.emit('rows', parsed.rows);
       }
-      const data = buf.subarray(sigLen, bytesRead);
-      const nl = data.lastIndexOf(NEWLINE);
-      if (nl < 0) {
-        // Only a partial line: either still being written (stop; the next poke resumes here)
-        // or longer than one chunk (read more at once).
-        if (start + bytesRead >= size || bytesRead < want) break;
-        chunk *= 2;
-        continue;
+    } finally {
+      // Also when a read fails midway: the offset has moved past what was parsed.
+      if (parser && !this.disposed) {
+        const block = parser.take();
+        if (blockPoints(block)) this.emit('columns', block);
       }
-      const end = this.offset + nl + 1;
-      const sigStart = Math.max(0, sigLen + nl + 1 - SIGNATURE_BYTES);
-      this.signature = Buffer.from(buf.subarray(sigStart, sigLen + nl + 1));
-      const from = this.offset;
-      this.offset = end;
-      if (parser) {
-        const span = Math.max(1, size - first);
-        const share: [number, number] = [(from - first) / span, (end - first) / span];
-        for (const w of parser.parse(buf, sigLen, sigLen + nl + 1, 1, share))
-          this.emit('warning', `${this.file} (from byte ${from}): ${w}`);
-        continue;
-      }
-      // '\n' never occurs inside a multi-byte UTF-8 sequence, so cutting there decodes cleanly.
-      const parsed = parseMetrics(data.toString('utf8', 0, nl + 1), from);
-      for (const w of parsed.warnings) this.emit('warning', `${this.file} (from byte ${from}): ${w}`);
-      if (parsed.rows.length) this.emit('rows', parsed.rows);
-    }
-    if (parser && !this.disposed) {
-      const block = parser.take();
-      if (blockPoints(block)) this.emit('columns', block);
     }
   }
 }

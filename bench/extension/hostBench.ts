@@ -22,8 +22,16 @@ export interface HostBenchResult {
     activationToListedMs: number;
     activationToAskedMs: number;
     answerMs: number;
+    /** Until the first expanded group's run rows were made (getChildren + getTreeItem). */
+    activationToRowsMs: number;
+    /** When the view asked for that group's runs. */
+    groupAskedMs: number;
+    groupRuns: number;
     activateReturnedMs: number;
     viewShownByProbe: boolean;
+    activationEpochMs: number;
+    /** When the bench's click on the activity bar entry returned, from activation's start. */
+    viewClickedMs: number;
   };
   latency: { samples: number; p50: number; p95: number; max: number; status: string; steps: number };
   wallS: number;
@@ -99,10 +107,16 @@ export async function measureInCodeServer(
     );
     // A user with the view open: click it as soon as the activity bar shows it, so the tree is
     // asked for as early as the workbench allows (the probe opens it otherwise).
+    let clickedAt = Number.NaN;
     await activityBarEntry(page, 'Contrastive Lab')
       .click({ timeout: 120_000 })
+      .then(() => {
+        clickedAt = Date.now();
+      })
       .catch(() => {});
     const activation = (await waitKind('activation', 180_000)) as unknown as HostBenchResult['activation'];
+    // Same machine, same wall clock: when the view was opened, relative to activation's start.
+    activation.viewClickedMs = clickedAt - Number(activation.activationEpochMs);
     log(
       `extension (code-server): tree listed ${activation.activationToListedMs.toFixed(0)} ms after activation`,
     );

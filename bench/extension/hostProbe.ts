@@ -38,6 +38,11 @@ export async function run(): Promise<void> {
     // The workbench asks for the tree only while the view is visible: show it if nobody has.
     if (!api.runs.firstListed) await vscode.commands.executeCommand('contrastiveLab.runs.focus');
     const listed = await until('the Runs tree to list runs', () => api.runs.firstListed, 60_000);
+    const group = await until(
+      "a group's runs listed",
+      () => (Number.isFinite(api.runs.firstGroupListed?.itemsAt) ? api.runs.firstGroupListed : undefined),
+      60_000,
+    );
     const created = api.store.createdAt;
     put({
       kind: 'activation',
@@ -47,8 +52,12 @@ export async function run(): Promise<void> {
       activationToListedMs: listed.at - created,
       activationToAskedMs: listed.askedAt - created,
       answerMs: listed.at - listed.askedAt,
+      activationToRowsMs: group.itemsAt - created,
+      groupAskedMs: group.askedAt - created,
+      groupRuns: group.runs,
       activateReturnedMs: (api.runs.activatedAt ?? Number.NaN) - created,
       probeStartedAfterMs: probeAt - created,
+      activationEpochMs: performance.timeOrigin + created,
       viewShownByProbe: listed.askedAt >= probeAt,
     });
 

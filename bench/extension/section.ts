@@ -81,6 +81,18 @@ function scanAll(runsDir: string, read: (d: string) => RunEntry | null): number 
   return n;
 }
 
+function distinctBytes(series: Iterable<Series>): number {
+  const seen = new Set<ArrayBufferLike>();
+  let bytes = 0;
+  for (const s of series)
+    for (const a of [s.x('step'), s.x('epoch'), s.x('time'), s.y])
+      if (!seen.has(a.buffer)) {
+        seen.add(a.buffer);
+        bytes += a.buffer.byteLength;
+      }
+  return bytes;
+}
+
 const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 0)} ms`;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(a / b < 10 ? 1 : 0)}x`;
 
@@ -112,8 +124,8 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
           `Activation -> Runs tree listed, ${a.runs} runs (ext host)`,
           `${ms(a.activationToListedMs)}`,
           '< 300 ms',
-          `scan ${ms(a.scanMs)} (cpu ${ms(a.scanCpuMs)}), answer ${ms(a.answerMs)}`,
-          `(activate() returned at ${ms(a.activateReturnedMs)}, view asked at ${ms(a.activationToAskedMs)}${a.viewShownByProbe ? ', shown by the probe' : ''})`,
+          `scan ${ms(a.scanMs)} (cpu ${ms(a.scanCpuMs)}), answer ${ms(a.answerMs)}, ${a.groupRuns} rows asked at ${ms(a.groupAskedMs)}, made at ${ms(a.activationToRowsMs)}`,
+          `(activate() returned at ${ms(a.activateReturnedMs)}, view clicked at ${ms(a.viewClickedMs)}, asked at ${ms(a.activationToAskedMs)}${a.viewShownByProbe ? ', shown by the probe' : ''})`,
         ),
         line(
           'Live run: row -> drawn in the chart, p95',
@@ -180,26 +192,33 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
       return drawn;
     };
     log('extension: columns pipeline (file -> columns -> panel store -> decimated)');
-    const cols = await timedAsync(async () => {
-      const store = new Map<string, Series>();
-      const tail = new MetricsTail(mfile, { pollMs: 0, columns: true });
-      tail.on('columns', (block: ChartSeriesBlock) => {
-        for (const k in block) {
-          let s = store.get(k);
-          if (!s) {
-            s = new Series('r', k);
-            store.set(k, s);
+    const columnsPipeline = () =>
+      timedAsync(async () => {
+        const store = new Map<string, Series>();
+        const tail = new MetricsTail(mfile, { pollMs: 0, columns: true });
+        tail.on('columns', (block: ChartSeriesBlock) => {
+          for (const k in block) {
+            let s = store.get(k);
+            if (!s) {
+              s = new Series('r', k);
+              store.set(k, s);
+            }
+            s.addColumns(block[k], true);
           }
-          s.addColumns(block[k], true);
-        }
+        });
+        await tail.refresh();
+        tail.dispose();
+        return {
+          drawn: decimateAll(store.values()),
+          points: [...store.values()].reduce((a, s) => a + s.length, 0),
+          // What an init message carries: each distinct buffer once, whole (metrics share axes).
+          bytes: distinctBytes(store.values()),
+        };
       });
-      await tail.refresh();
-      tail.dispose();
-      return {
-        drawn: decimateAll(store.values()),
-        points: [...store.values()].reduce((a, s) => a + s.length, 0),
-      };
-    });
+    // The first chart of a session pays for compiling the parser and for fresh memory; the
+    // second shows the steady state.
+    const cols = await columnsPipeline();
+    const again = await columnsPipeline();
     log('extension: baseline pipeline (file -> row objects -> dedupe -> chart store -> decimated)');
     const rows = await timedAsync(async () => {
       const dedupe = new RowsByStep();
@@ -212,7 +231,7 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
       return { drawn: decimateAll(store.runs.get('r')!.series.values()), rows: dedupe.rows };
     });
     const jsonBytes = Buffer.byteLength(JSON.stringify(rows.value.rows));
-    const binaryBytes = cols.value.points * 4 * 8;
+    const binaryBytes = cols.value.bytes;
     rows.value.rows = [];
 
     // Appends: a live run adds lines; a refresh reads the new bytes only.
@@ -235,6 +254,8 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
       fileBytes,
       columnsMs: cols.wallMs,
       columnsCpuMs: cols.cpuMs,
+      columnsAgainMs: again.wallMs,
+      columnsAgainCpuMs: again.cpuMs,
       rowsMs: rows.wallMs,
       rowsCpuMs: rows.cpuMs,
       drawnPoints: cols.value.drawn,
@@ -250,7 +271,13 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
         `metrics.jsonl ${(nLines / 1e6).toFixed(1)}M lines: parse + decimate`,
         `${ms(cols.wallMs)} (cpu ${ms(cols.cpuMs)})`,
         '< 1 s',
-        `rows ${ms(rows.wallMs)} (${ratio(rows.wallMs, cols.wallMs)} slower)`,
+        `rows ${ms(rows.wallMs)} (cpu ${ms(rows.cpuMs)}; ${ratio(rows.cpuMs, cols.cpuMs)} the cpu)`,
+      ),
+      line(
+        '  the same, a second time (parser compiled)',
+        `${ms(again.wallMs)} (cpu ${ms(again.cpuMs)})`,
+        '< 1 s',
+        '',
       ),
       line(
         'init message for the webview',

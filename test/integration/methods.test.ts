@@ -26,7 +26,10 @@ const TINY_OVERRIDES: Record<string, Record<string, unknown>> = {
   },
   // A ViT, so the CLI run also covers position embeddings resized for the 16-px small crops.
   dino: { encoder: { arch: 'vit', width: 8, patchSize: 8, depth: 1, heads: 2 } },
-  clip: { params: { textWidth: 8, textLayers: 1, textHeads: 2 }, head: { hidden: [], out: 8, outputBn: false } },
+  clip: {
+    params: { textWidth: 8, textLayers: 1, textHeads: 2 },
+    head: { hidden: [], out: 8, outputBn: false },
+  },
 };
 
 describe('every method trains through the CLI', function () {

@@ -396,9 +396,11 @@ describe('wasm threads', function () {
       })();`;
     const run = (threads: number) => {
       writeFileSync(script, probe(threads));
+      // The timeout also catches a child that computes but never exits (busy pool threads).
       const out = execFileSync(process.execPath, [require.resolve('tsx/cli'), script], {
         cwd: root,
         encoding: 'utf8',
+        timeout: 90_000,
       });
       return JSON.parse(out.trim().split('\n').at(-1)!) as { threads: number; gx: number[]; gw: number[] };
     };

@@ -152,6 +152,26 @@ describe('CMC', () => {
       assert.throws(() => cmcSplit(2, NORM), /3 channels.*1 channel.*2 channels/);
       tf.dispose([x, l, ab, lab]);
     });
+    it("cmcViews 'intensity-gradient' splits colour images into their grey value and its Sobel magnitude", () => {
+      const rng = new Rng(4);
+      const [h, w] = [3, 4];
+      const rgb = Array.from({ length: h * w * 3 }, () => rng.next());
+      const split = cmcSplit(3, { mean: [0.2, 0.4, 0.6], std: [0.1, 0.2, 0.3] }, 'intensity-gradient');
+      assert.deepEqual(split.names, ['intensity', 'gradient']);
+      assert.ok(Math.abs(split.norms[0].mean[0] - (0.299 * 0.2 + 0.587 * 0.4 + 0.114 * 0.6)) < 1e-12);
+      const [y, g] = tf.tidy(() => split.split(tf.tensor4d(rgb, [1, h, w, 3])).map((t) => t.arraySync()));
+      const grey = Array.from(
+        { length: h * w },
+        (_, p) => 0.299 * rgb[3 * p] + 0.587 * rgb[3 * p + 1] + 0.114 * rgb[3 * p + 2],
+      );
+      (y as number[][][][])[0].flat().forEach((v, p) => {
+        assert.ok(Math.abs(v[0] - grey[p]) < 1e-6, `pixel ${p}`);
+      });
+      const want = tf.tidy(() => sobelMagnitude(tf.tensor4d(grey, [1, h, w, 1])).arraySync());
+      (g as number[][][][])[0].flat().forEach((v, p) => {
+        assert.ok(Math.abs(v[0] - (want as number[][][][])[0].flat()[p][0]) < 1e-5, `pixel ${p}`);
+      });
+    });
   });
 
   it('loss = NCE(l vs bank_ab) + NCE(ab vs bank_l), each with its own Z, as NCEAverage + NCECriterion', () => {

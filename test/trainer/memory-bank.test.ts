@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { bankSoftmaxLoss, NCE_EPS, nceLogZ, nceLoss, weightedLogSumExp } from '../../trainer/losses/nce';
 import {
+  bankEmbedding,
   bankLoss,
   bankScores,
   MemoryBank,

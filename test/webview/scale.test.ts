@@ -13,6 +13,7 @@ import { MetricsTail } from '../../extension/metricsTail';
 import { lastMetrics } from '../../extension/runScan';
 import type { MetricRow } from '../../trainer/run/metrics';
 import { Series } from '../../webview/charts/series';
+import { debiasedEmaRange, newEmaState } from '../../webview/charts/smoothing';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -186,6 +187,20 @@ describe('scale: metrics.jsonl to columns', () => {
     assert.deepEqual(Array.from(block.loss.y), [2, -0, 5]);
   });
 
+  it('stops at a torn last line of the usual shape, and never reads past the given end', () => {
+    const text = '{"step":1,"loss":1}\n{"step":2,"loss":2}\n{"step":3,"loss":33';
+    const { block, warnings } = parseMetricColumns(Buffer.from(text));
+    assert.deepEqual(Array.from(block.loss.y), [1, 2]);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /^line 3: incomplete last line skipped/);
+    // Bytes after `end` (a reused read buffer) are not looked at, even when they complete a line.
+    const buf = Buffer.from('{"step":1,"loss":1}\n{"step":2,"loss":2}\n{"step":3,"loss":3}\n');
+    const cut = buf.indexOf('{"step":3') + 10;
+    const r = parseMetricColumns(buf, 0, cut);
+    assert.deepEqual(Array.from(r.block.loss.step), [1, 2]);
+    assert.match(r.warnings[0], /^line 3: incomplete last line skipped/);
+  });
+
   it('reads unusual but valid lines through JSON.parse and warns about bad ones by line', () => {
     const text = [
       '{"step":1,"epoch":0,"time":5,"loss":2.5}',
@@ -207,6 +222,37 @@ describe('scale: metrics.jsonl to columns', () => {
     assert.match(warnings[2], /^line 8: incomplete last line skipped/);
   });
 
+  it('metrics on the same lines share their axes; a metric that leaves them gets its own', () => {
+    const r = rng(8);
+    const rows: Record<string, number>[] = [];
+    for (let s = 0; s < 3000; s++) {
+      const row: Record<string, number> = { step: s, epoch: s / 30, time: 1.7e9 + s * r() };
+      if (s < 2000 || s % 3) row.loss = r();
+      row.lr = s === 1500 ? 1e999 : r(); // Infinity: not a point
+      if (s % 250 === 0) row.knn_top1 = r();
+      rows.push(row);
+    }
+    const text = `${rows.map((x) => JSON.stringify(x).replace('Infinity', '1e999')).join('\n')}\n`;
+    const { block } = parseMetricColumns(Buffer.from(text.replace(/null/g, '1e999')));
+    // Reference: per metric, the rows with a finite value, in plain loops.
+    for (const k of ['loss', 'lr', 'knn_top1']) {
+      const want = rows.filter((x) => Number.isFinite(x[k]));
+      const c = block[k];
+      assert.equal(c.y.length, want.length, k);
+      for (let i = 0; i < want.length; i++) {
+        assert.equal(c.step[i], want[i].step, `${k} step ${i}`);
+        assert.equal(c.epoch[i], want[i].epoch, `${k} epoch ${i}`);
+        assert.equal(c.time[i], want[i].time, `${k} time ${i}`);
+        assert.equal(c.y[i], want[i][k], `${k} y ${i}`);
+      }
+    }
+    // Lines of one shape: one set of axes for all their metrics.
+    const even = parseMetricColumns(Buffer.from(text.split('\n').slice(1, 200).join('\n'))).block;
+    assert.equal(even.loss.step, even.lr.step);
+    assert.equal(even.loss.time, even.lr.time);
+    assert.notEqual(even.loss.y, even.lr.y);
+  });
+
   it('rows -> columns -> rows is the identity for finite metrics', () => {
     const rows: MetricRow[] = [
       { step: 1, epoch: 0.5, time: 10, loss: 3, lr: 0.1 },
@@ -214,6 +260,44 @@ describe('scale: metrics.jsonl to columns', () => {
       { step: 2, epoch: 1, time: 12, knn_top1: 0.3 },
     ];
     assert.deepEqual(blockToRows(rowsToBlock(rows)), rows);
+  });
+});
+
+describe('scale: smoothing a long series', () => {
+  it('is bit for bit the debiased EMA with its division, in one pass or in pieces', () => {
+    const r = rng(9);
+    const values = Float64Array.from({ length: 20_000 }, (_, i) =>
+      i % 997 === 5 ? Number.NaN : r() * 10 - 3,
+    );
+    for (const w of [0, 0.6, 0.99, 0.999]) {
+      // Reference: the TensorBoard formula, dividing at every point.
+      const want = new Float64Array(values.length);
+      let last = 0;
+      let pow = 1;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (!Number.isFinite(v)) {
+          want[i] = v;
+          continue;
+        }
+        last = last * w + (1 - w) * v;
+        pow *= w;
+        want[i] = last / (1 - pow);
+      }
+      const whole = new Float64Array(values.length);
+      debiasedEmaRange(values, w, whole, 0, values.length, newEmaState());
+      const pieces = new Float64Array(values.length);
+      const state = newEmaState();
+      for (let from = 0; from < values.length; ) {
+        const to = Math.min(values.length, from + 1 + Math.floor(r() * 3000));
+        debiasedEmaRange(values, w, pieces, from, to, state);
+        from = to;
+      }
+      for (let i = 0; i < values.length; i++) {
+        assert.ok(Object.is(whole[i], want[i]), `w=${w} [${i}]: ${whole[i]} vs ${want[i]}`);
+        assert.ok(Object.is(pieces[i], want[i]), `w=${w} pieces [${i}]`);
+      }
+    }
   });
 });
 

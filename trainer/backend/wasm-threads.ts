@@ -144,6 +144,7 @@ async function withReportedCores<T>(cores: number, fn: () => Promise<T>): Promis
 type EmscriptenModule = {
   cwrap(name: string, ret: string | null, args: string[]): (...a: number[]) => number;
   tfjs?: Record<string, unknown>;
+  PThread?: { runningWorkers: { unref?: () => void }[] };
 };
 
 /**
@@ -177,6 +178,16 @@ export async function registerThreadedWasm(threads: number, dir?: string): Promi
   // BackendWasm's constructor passes this to XNNPACK's thread pool.
   setThreadsCount(threads);
   tf.removeBackend('wasm');
-  tf.registerBackend('wasm', () => new BackendWasm(module as never), WASM_PRIORITY);
+  tf.registerBackend(
+    'wasm',
+    () => {
+      const backend = new BackendWasm(module as never);
+      // The pool's threads started with the backend; emscripten unrefs only idle workers, so the
+      // running ones would keep Node alive after the program's work is done.
+      for (const w of module.PThread?.runningWorkers ?? []) w.unref?.();
+      return backend;
+    },
+    WASM_PRIORITY,
+  );
   return true;
 }

@@ -135,6 +135,8 @@ export interface MethodParams {
   bankMomentum?: number;
   /** InstDisc / CMC: bank rows start random (the papers) or from each row's first feature. */
   bankInit?: 'random' | 'first-write';
+  /** CMC: the two views (auto: L / ab for colour, intensity / gradient for grayscale). */
+  cmcViews?: 'auto' | 'intensity-gradient';
   /** SwAV: prototypes K; DINO: output dimension K of the head. */
   prototypes?: number;
   /** SwAV: Sinkhorn-Knopp epsilon and iterations. */

@@ -20,7 +20,22 @@ import type { MethodInfo } from './types';
 
 /** In the order of the papers (the product's method list). */
 export const METHOD_INFOS: ReadonlyMap<string, MethodInfo> = new Map(
-  [instdiscInfo, invaspreadInfo, cpcInfo, cmcInfo, mocoV1Info, simclrV1Info, mocoV2Info, simclrV2Info, swavInfo, byolInfo, simsiamInfo, mocoV3Info, dinoInfo, clipInfo].map((m) => [m.id, m]),
+  [
+    instdiscInfo,
+    invaspreadInfo,
+    cpcInfo,
+    cmcInfo,
+    mocoV1Info,
+    simclrV1Info,
+    mocoV2Info,
+    simclrV2Info,
+    swavInfo,
+    byolInfo,
+    simsiamInfo,
+    mocoV3Info,
+    dinoInfo,
+    clipInfo,
+  ].map((m) => [m.id, m]),
 );
 
 export function getMethodInfo(id: string): MethodInfo {

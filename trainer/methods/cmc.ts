@@ -44,7 +44,29 @@ export interface CmcSplit {
  * magnitude, left unscaled: every encoder follows its first convolution with BatchNorm, which
  * removes a constant scale of the input.
  */
-export function cmcSplit(channels: number, norm: Normalization): CmcSplit {
+export function cmcSplit(
+  channels: number,
+  norm: Normalization,
+  views: 'auto' | 'intensity-gradient' = 'auto',
+): CmcSplit {
+  if (channels === 3 && views === 'intensity-gradient') {
+    // ITU-R 601 luma; after grayscale augmentation R = G = B and this is the grey value itself.
+    const luma = [0.299, 0.587, 0.114];
+    const mean = luma.reduce((s, w, i) => s + w * norm.mean[i], 0);
+    const std = luma.reduce((s, w, i) => s + w * norm.std[i], 0);
+    return {
+      names: ['intensity', 'gradient'],
+      norms: [
+        { mean: [mean], std: [std] },
+        { mean: [0], std: [1] },
+      ],
+      split: (x) =>
+        tf.tidy(() => {
+          const y = tf.sum(tf.mul(x, tf.tensor1d(luma)), 3, true) as tf.Tensor4D;
+          return [y, sobelMagnitude(y)];
+        }),
+    };
+  }
   if (channels === 3) {
     const { mean, std } = CMC_LAB_NORMALIZATION;
     return {
@@ -89,7 +111,7 @@ export const cmc: Method = {
   info: cmcInfo,
   build(config, norm, imageShape, data): CmcModel {
     const obj = bankObjective(config.params, CMC_DEFAULTS);
-    const split = cmcSplit(imageShape[2], norm);
+    const split = cmcSplit(imageShape[2], norm, config.params.cmcViews);
     const [n0, n1] = split.names;
     const store = new ParamStore(config.seed);
     const encoders: [Encoder, Encoder] = [

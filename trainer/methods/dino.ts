@@ -27,6 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { AugmentConfig, RunConfig } from '../config/types';
+import { outputSize } from '../data/augment';
 import { dinoLoss, meanEntropy, nextCenter, teacherTemperatureAt } from '../losses/dino';
 import { type DinoHeadSpec, dinoHead } from '../models/dino-head';
 import { type Encoder, makeEncoder, type Normalization } from '../models/encoders';
@@ -83,7 +84,8 @@ export interface DinoModel extends MethodModel {
   pendingTeacher(): tf.Tensor2D | null;
 }
 
-export function buildDino(config: RunConfig, norm: Normalization): DinoModel {
+/** `imageSize`: side of the global crops (a ViT's learned position table is made for it). */
+export function buildDino(config: RunConfig, norm: Normalization, imageSize?: number): DinoModel {
   const p = config.params;
   const k = p.prototypes ?? DINO_DEFAULTS.prototypes;
   const tauS = p.temperature ?? DINO_DEFAULTS.temperature;
@@ -111,8 +113,8 @@ export function buildDino(config: RunConfig, norm: Normalization): DinoModel {
   const store = new ParamStore(config.seed);
   // Before any parameter exists, so every 'teacher.' parameter is made frozen.
   const ema = new EmaTarget(store, 'student.', 'teacher.');
-  const studentEnc = makeEncoder('student.encoder', config.encoder, norm);
-  const teacherEnc = makeEncoder('teacher.encoder', config.encoder, norm);
+  const studentEnc = makeEncoder('student.encoder', config.encoder, norm, imageSize);
+  const teacherEnc = makeEncoder('teacher.encoder', config.encoder, norm, imageSize);
   const center = store.buffer('dino.center', [k], { kind: 'zeros' });
   let pending: tf.Tensor2D | null = null;
 
@@ -197,5 +199,5 @@ export function buildDino(config: RunConfig, norm: Normalization): DinoModel {
 
 export const dino: Method = {
   info: dinoInfo,
-  build: (config, norm) => buildDino(config, norm),
+  build: (config, norm, [h, w]) => buildDino(config, norm, outputSize(config.augment, h, w)),
 };

@@ -15,7 +15,22 @@ import type { Method } from './types';
 
 /** Every method the trainer can train, by id (metadata alone: ./catalog.ts). */
 export const METHODS: ReadonlyMap<string, Method> = new Map(
-  [instdisc, invaspread, cpc, cmc, mocoV1, simclrV1, mocoV2, simclrV2, swav, byol, simsiam, mocoV3, dino, clip].map((m) => [m.info.id, m]),
+  [
+    instdisc,
+    invaspread,
+    cpc,
+    cmc,
+    mocoV1,
+    simclrV1,
+    mocoV2,
+    simclrV2,
+    swav,
+    byol,
+    simsiam,
+    mocoV3,
+    dino,
+    clip,
+  ].map((m) => [m.info.id, m]),
 );
 
 export function getMethod(id: string): Method {

@@ -24,6 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { AugmentConfig, RunConfig } from '../config/types';
+import { outputSize } from '../data/augment';
 import { collapseStd, detach } from '../losses/cosine';
 import { swappedPredictionLoss } from '../losses/swav';
 import { makeEncoder, type Normalization } from '../models/encoders';
@@ -117,7 +118,8 @@ export interface SwavModel extends MethodModel {
   normalizePrototypes(): void;
 }
 
-export function buildSwav(config: RunConfig, norm: Normalization): SwavModel {
+/** `imageSize`: side of the global crops (a ViT's learned position table is made for it). */
+export function buildSwav(config: RunConfig, norm: Normalization, imageSize?: number): SwavModel {
   const p = config.params;
   const k = p.prototypes ?? SWAV_DEFAULTS.prototypes;
   const tau = p.temperature ?? SWAV_DEFAULTS.temperature;
@@ -136,7 +138,7 @@ export function buildSwav(config: RunConfig, norm: Normalization): SwavModel {
   const batch = config.training.batchSize;
 
   const store = new ParamStore(config.seed);
-  const encoder = makeEncoder('online.encoder', config.encoder, norm);
+  const encoder = makeEncoder('online.encoder', config.encoder, norm, imageSize);
   const queue = p.queueSize ? new SwavQueue(store, p.queueSize, d, SWAV_ASSIGN_CROPS.length, batch) : null;
   // nn.Linear's default initialisation; normalised in afterInit before any use in training.
   const prototypes = () =>
@@ -221,5 +223,5 @@ export function buildSwav(config: RunConfig, norm: Normalization): SwavModel {
 
 export const swav: Method = {
   info: swavInfo,
-  build: (config, norm) => buildSwav(config, norm),
+  build: (config, norm, [h, w]) => buildSwav(config, norm, outputSize(config.augment, h, w)),
 };

@@ -25,6 +25,8 @@ class Column {
 export class Series {
   length = 0;
   private readonly cols = { step: new Column(), epoch: new Column(), time: new Column(), y: new Column() };
+  /** The columns are a block's own arrays (addColumns with adopt), full to their length. */
+  private adopted = false;
   private smooth = new Column();
   private smoothWeight = -1;
   private smoothDone = 0;
@@ -75,14 +77,21 @@ export class Series {
   clear(): void {
     this.length = 0;
     this.smoothDone = 0;
+    // Adopted arrays may be shared with other series (one block's metrics share their axes):
+    // never write into them.
+    if (this.adopted) {
+      this.adopted = false;
+      for (const k of ['step', 'epoch', 'time', 'y'] as const) this.cols[k] = new Column();
+    }
   }
 
   /**
    * Adds points in bulk. The usual case (steps increasing, all after the last one) is four
    * typed-array copies; anything else goes point by point through add(). Returns the indices
    * of the points that were new, or null when all were. With `adopt`, an empty series takes the
-   * arrays themselves instead of copying them (a million-point block is 32 MB a column set): only
-   * for blocks nobody reads afterwards, since a later clear() and add() write into them.
+   * arrays themselves instead of copying them (a million-point block is 32 MB a column set); it
+   * never writes into them (they are full, so an add grows into new arrays, and clear() drops
+   * them), so series may adopt arrays they share. Only for blocks nobody changes afterwards.
    */
   addColumns(c: ChartSeriesColumns, adopt = false): Uint32Array | null {
     const m = c.y.length;
@@ -95,6 +104,7 @@ export class Series {
     if (inOrder) {
       const { step: cs, epoch: ce, time: ct, y: cy } = this.cols;
       if (adopt && n === 0 && m > 0) {
+        this.adopted = true;
         cs.data = c.step;
         ce.data = c.epoch;
         ct.data = c.time;

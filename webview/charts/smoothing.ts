@@ -37,7 +37,9 @@ export function debiasedEmaRange(
   checkWeight(weight);
   let { last, weightPow } = state;
   const keep = 1 - weight;
-  for (let i = from; i < to; i++) {
+  let i = from;
+  // Dividing by (1 - w^n) removes the bias towards the initial 0 of the accumulator.
+  for (; i < to && 1 - weightPow !== 1; i++) {
     const v = values[i];
     if (!Number.isFinite(v)) {
       out[i] = v;
@@ -45,8 +47,18 @@ export function debiasedEmaRange(
     }
     last = last * weight + keep * v;
     weightPow *= weight;
-    // Dividing by (1 - w^n) removes the bias towards the initial 0 of the accumulator.
     out[i] = last / (1 - weightPow);
+  }
+  // Once 1 - w^n rounds to 1 (after ~40 / -log2(w) points) the division changes nothing, bit for
+  // bit: skip it (a million-point series spends most of its smoothing time dividing otherwise).
+  for (; i < to; i++) {
+    const v = values[i];
+    if (!Number.isFinite(v)) {
+      out[i] = v;
+      continue;
+    }
+    last = last * weight + keep * v;
+    out[i] = last;
   }
   state.last = last;
   state.weightPow = weightPow;

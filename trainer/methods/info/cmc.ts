@@ -11,7 +11,7 @@ export const cmcInfo: MethodInfo = {
   family: 'memory bank',
   keyIdea:
     'Two views of a scene from different channels (lightness L and colour ab of Lab; intensity and gradient for grayscale images), one encoder each: each view must pick out the same image in the other view among memory-bank entries of other images, so the features keep what the views share.',
-  paramKeys: ['temperature', 'bankLoss', 'nceK', 'bankMomentum', 'bankInit'],
+  paramKeys: ['temperature', 'bankLoss', 'nceK', 'bankMomentum', 'bankInit', 'cmcViews'],
   positives: "the other view's memory-bank entry of the same image (L <-> ab)",
   negatives: "K entries of the other view's memory bank, drawn uniformly",
   presets: {
