@@ -1,30 +1,48 @@
 /**
- * Section "conv-kernels": our wasm conv gradient kernels against the stock ones and a forward conv,
- * on [128,32,32,32] * 3x3x32x64 at stride 1 and 2 (moved here from test/trainer/backend.test.ts).
- * Runs in this process on the wasm backend with the first of --threads.
+ * Section "conv-kernels": our wasm conv gradient kernels against a forward conv of the same layer,
+ * on the CIFAR ResNet-18 layer shapes at the training step's batch (2 views x --batch), both
+ * filter-gradient algorithms interleaved. Runs in this process on the wasm backend with the first
+ * of --threads; --steps sets the timed rounds (median reported).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../trainer/backend/choose';
-import { setStridedInputGradMethod, withStockConv2DBackpropInput } from '../trainer/backend/wasm-kernels';
+import { type FilterGradMethod, setFilterGradMethod } from '../trainer/backend/wasm-kernels';
 import type { BenchSection } from './section';
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
-function maxDiff(a: Float32Array, b: Float32Array): { abs: number; ref: number } {
+/** [spatial size, in channels, out channels, kernel, stride] of each distinct ResNet-18 conv. */
+const RESNET18_LAYERS: [number, number, number, number, number][] = [
+  [32, 3, 64, 3, 1],
+  [32, 64, 64, 3, 1],
+  [32, 64, 128, 3, 2],
+  [32, 64, 128, 1, 2],
+  [16, 128, 128, 3, 1],
+  [16, 128, 256, 3, 2],
+  [16, 128, 256, 1, 2],
+  [8, 256, 256, 3, 1],
+  [8, 256, 512, 3, 2],
+  [8, 256, 512, 1, 2],
+  [4, 512, 512, 3, 1],
+];
+
+function relDiff(a: Float32Array, b: Float32Array): number {
   let abs = 0;
   let ref = 0;
   for (let i = 0; i < a.length; i++) {
     abs = Math.max(abs, Math.abs(a[i] - b[i]));
     ref = Math.max(ref, Math.abs(b[i]));
   }
-  return { abs, ref };
+  return ref === 0 ? abs : abs / ref;
 }
 
 export const convKernelsSection: BenchSection = {
   name: 'conv-kernels',
-  description: 'wasm conv gradient kernels vs stock and forward, [128,32,32,32] * 3x3x32x64',
+  description: 'wasm conv gradient kernels vs a forward conv, ResNet-18 layer shapes',
   async run(opts, log) {
     const info = await initBackend('wasm', { threads: opts.threads[0] });
+    const n = 2 * opts.batch;
+    const rounds = opts.steps ?? 3;
     const once = (fn: () => tf.Tensor, keep: boolean): { ms: number; out?: Float32Array } => {
       let out: Float32Array | undefined;
       const t0 = performance.now();
@@ -34,57 +52,58 @@ export const convKernelsSection: BenchSection = {
       });
       return { ms: performance.now() - t0, out };
     };
-    const x = tf.randomUniform([128, 32, 32, 32], -1, 1, 'float32', 13) as tf.Tensor4D;
-    const w = tf.randomUniform([3, 3, 32, 64], -1, 1, 'float32', 14) as tf.Tensor4D;
-    const rounds = opts.steps ?? 3;
     const rows: Record<string, unknown>[] = [];
-    const lines: string[] = [`wasm, ${info.threads} thread(s), median of ${rounds}`];
-    for (const stride of [1, 2]) {
-      const attrs = { strides: stride, pad: 'same', dataFormat: 'NHWC' };
+    const lines: string[] = [
+      `wasm, ${info.threads} thread(s), batch ${n}, median of ${rounds}, ms per call`,
+      'layer                              forward  dx(ours)  dW conv  dW taps  taps/conv  |taps-conv|/max',
+    ];
+    for (const [h, ci, co, k, stride] of RESNET18_LAYERS) {
+      const label = `x[${n},${h},${h},${ci}] k${k} co${co} s${stride}`;
+      const x = tf.randomUniform([n, h, h, ci], -1, 1, 'float32', 13) as tf.Tensor4D;
+      const w = tf.randomUniform([k, k, ci, co], -1, 1, 'float32', 14) as tf.Tensor4D;
       const dy = tf.tidy(() => tf.conv2d(x, w, stride, 'same'));
-      const inputGrad = () =>
-        tf
-          .engine()
-          .runKernel(
-            tf.Conv2DBackpropInput,
-            { dy, filter: w },
-            { ...attrs, inputShape: x.shape },
-          ) as tf.Tensor;
+      const attrs = { strides: stride, pad: 'same', dataFormat: 'NHWC' };
+      const filterGrad = (method: FilterGradMethod) => () => {
+        setFilterGradMethod(method);
+        try {
+          return tf
+            .engine()
+            .runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: w.shape }) as tf.Tensor;
+        } finally {
+          setFilterGradMethod('auto');
+        }
+      };
       const ops: Record<string, () => tf.Tensor> = {
-        forward: () => tf.conv2d(x, w, stride, 'same'),
-        stockInput: () => withStockConv2DBackpropInput(inputGrad),
-        newInput: inputGrad,
-        zeroInsertInput: () => {
-          setStridedInputGradMethod('zero-insert');
-          try {
-            return inputGrad();
-          } finally {
-            setStridedInputGradMethod('phases');
-          }
-        },
-        newFilter: () =>
+        // A fresh filter each call, as in training (the weights change every step, and wasm's conv
+        // re-lays out and packs each new filter).
+        forward: () => tf.conv2d(x, tf.add(w, 0) as tf.Tensor4D, stride, 'same'),
+        input: () =>
           tf
             .engine()
-            .runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: w.shape }) as tf.Tensor,
+            .runKernel(
+              tf.Conv2DBackpropInput,
+              { dy, filter: w },
+              { ...attrs, inputShape: x.shape },
+            ) as tf.Tensor,
+        filterConv: filterGrad('conv'),
+        filterTaps: filterGrad('taps'),
       };
       // Warm every op up (XNNPACK operator creation, heap growth), then interleave timed rounds.
       const outs: Record<string, Float32Array> = {};
-      for (const [name, fn] of Object.entries(ops)) outs[name] = once(fn, true).out!;
-      const times: Record<string, number[]> = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
+      for (const [name, fn] of Object.entries(ops)) outs[name] = once(fn, name.startsWith('filter')).out!;
+      const times: Record<string, number[]> = Object.fromEntries(Object.keys(ops).map((key) => [key, []]));
       for (let r = 0; r < rounds; r++)
         for (const [name, fn] of Object.entries(ops)) times[name].push(once(fn, false).ms);
-      const ms = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
-      const agree = maxDiff(outs.newInput, outs.stockInput);
-      rows.push({ stride, ms, newVsStockDx: agree });
+      const ms = Object.fromEntries(Object.entries(times).map(([key, v]) => [key, median(v)]));
+      const agree = relDiff(outs.filterTaps, outs.filterConv);
+      rows.push({ layer: label, ms, tapsVsConvRel: agree });
+      const f = (v: number) => v.toFixed(0).padStart(8);
       lines.push(
-        `stride ${stride}: forward ${ms.forward.toFixed(0)} ms | Conv2DBackpropInput stock ${ms.stockInput.toFixed(0)}, ours ${ms.newInput.toFixed(0)}` +
-          (stride > 1 ? ` (zero-insert ${ms.zeroInsertInput.toFixed(0)})` : '') +
-          ` | Conv2DBackpropFilter ours ${ms.newFilter.toFixed(0)} | ours vs stock dx max |diff| ${agree.abs.toExponential(2)} (max ${agree.ref.toPrecision(3)})`,
+        `${label.padEnd(34)} ${f(ms.forward)}  ${f(ms.input)} ${f(ms.filterConv)} ${f(ms.filterTaps)}  ${(ms.filterTaps / ms.filterConv).toFixed(2).padStart(9)}  ${agree.toExponential(1)}`,
       );
       log(`  ${lines.at(-1)}`);
-      dy.dispose();
+      tf.dispose([x, w, dy]);
     }
-    tf.dispose([x, w]);
-    return { data: { threads: info.threads, rows }, text: lines.join('\n') };
+    return { data: { threads: info.threads, batch: n, rows }, text: lines.join('\n') };
   },
 };

@@ -14,7 +14,7 @@ import type { ChartSeriesBlock } from '../../webview/charts/messages';
 import { ChartStore, Series } from '../../webview/charts/series';
 import type { BenchSection } from '../section';
 import { measureRedraw } from './chartRedraw';
-import { metricRow, metricsText, writeRunsFixture } from './fixtures';
+import { metricRow, writeMetricsFile, writeRunsFixture } from './fixtures';
 import { measureInCodeServer } from './hostBench';
 
 export interface ExtensionBenchOptions {
@@ -180,7 +180,7 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
     // ---- metrics.jsonl of 1M lines ------------------------------------------------------
     log(`extension: writing metrics.jsonl of ${nLines} lines`);
     const mfile = path.join(tmp, 'metrics.jsonl');
-    fs.writeFileSync(mfile, metricsText(nLines, 1000));
+    writeMetricsFile(mfile, nLines, 1000);
     const fileBytes = fs.statSync(mfile).size;
     const buckets = bucketsForWidth(1200);
     const decimateAll = (series: Iterable<Series>) => {

@@ -14,6 +14,7 @@ import { BACKEND_ENV_VAR, describeBackend, initBackend, THREADS_ENV_VAR } from '
 import {
   registerWasmTrainingKernels,
   type StridedInputGradMethod,
+  setFilterGradMethod,
   setStridedInputGradMethod,
   WASM_TRAINING_KERNELS,
   wasmTrainingKernelsRegistered,
@@ -155,18 +156,18 @@ describe('wasm training kernels', function () {
     },
   ];
 
-  // Strided input gradients have two algorithms; the zero-insert one is re-checked on strided cases.
+  // Strided input gradients and filter gradients have two algorithms each; the alternative ones
+  // (zero-insert dx, dW as one conv with dy as the filter) are re-checked together on every case.
   const convRuns = [
     ...convCases.map((c) => ({ c, method: 'phases' as StridedInputGradMethod })),
-    ...convCases
-      .filter((c) => c.stride > 1)
-      .map((c) => ({ c, method: 'zero-insert' as StridedInputGradMethod })),
+    ...convCases.map((c) => ({ c, method: 'zero-insert' as StridedInputGradMethod })),
   ];
   for (const { c, method } of convRuns) {
     const padLabel = Array.isArray(c.pad) ? JSON.stringify(c.pad.slice(1, 3)) : String(c.pad);
-    const label = `conv2d x[${c.n},${c.h},${c.w},${c.ci}] k${c.k} co${c.co} s${c.stride} ${padLabel}${method === 'zero-insert' ? ' (zero-insert)' : ''}`;
+    const label = `conv2d x[${c.n},${c.h},${c.w},${c.ci}] k${c.k} co${c.co} s${c.stride} ${padLabel}${method === 'zero-insert' ? ' (zero-insert dx, conv dW)' : ''}`;
     it(`${label}: dx, dW match cpu`, async () => {
       setStridedInputGradMethod(method);
+      setFilterGradMethod(method === 'zero-insert' ? 'conv' : 'taps');
       const xShape = [c.n, c.h, c.w, c.ci] as [number, number, number, number];
       const wShape = [c.k, c.k, c.ci, c.co] as [number, number, number, number];
       const xData = randomArray(size(xShape), 1);
@@ -183,7 +184,10 @@ describe('wasm training kernels', function () {
           tf.sum(tf.mul(conv(xi as tf.Tensor4D, wi as tf.Tensor4D), r));
         return tf.grads(loss)([x, w]);
       };
-      const [gx, gw] = await onBackend('wasm', run).finally(() => setStridedInputGradMethod('phases'));
+      const [gx, gw] = await onBackend('wasm', run).finally(() => {
+        setStridedInputGradMethod('phases');
+        setFilterGradMethod('auto');
+      });
       const [rx, rw] = await onBackend('cpu', run);
       assertClose(`${label} dx`, gx, rx, diffs);
       assertClose(`${label} dW`, gw, rw, diffs);

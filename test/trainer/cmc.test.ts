@@ -40,8 +40,9 @@ function tinyConfig(over: PartialConfig = {}): RunConfig {
     {
       seed: 4,
       encoder: { arch: 'convnet', width: 4 },
-      head: { hidden: [], out: 5 },
-      params: { temperature: 0.2, nceK: K, bankLoss: 'nce' },
+      // The paper's head, random banks and L / ab views (the laptop preset may deviate).
+      head: { hidden: [], out: 5, outputBn: false },
+      params: { temperature: 0.2, nceK: K, bankLoss: 'nce', bankInit: 'random', cmcViews: 'auto' },
       training: { batchSize: B },
     },
     over,

@@ -100,7 +100,7 @@ describe('config editor: form model', () => {
       ['optimizer.lrScaling', 'enum'],
     ];
     for (const [id, kind] of kinds) assert.equal(field(model, id).kind, kind, id);
-    assert.deepEqual(field(model, 'optimizer.kind').options, ['sgd', 'lars']);
+    assert.deepEqual(field(model, 'optimizer.kind').options, ['sgd', 'lars', 'adamw']);
   });
 
   it('labels, subgroups, units and the description come from keys and the schema', () => {

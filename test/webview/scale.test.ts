@@ -228,12 +228,13 @@ describe('scale: metrics.jsonl to columns', () => {
     for (let s = 0; s < 3000; s++) {
       const row: Record<string, number> = { step: s, epoch: s / 30, time: 1.7e9 + s * r() };
       if (s < 2000 || s % 3) row.loss = r();
-      row.lr = s === 1500 ? 1e999 : r(); // Infinity: not a point
+      row.lr = s === 1500 ? Number.POSITIVE_INFINITY : r(); // not a point
       if (s % 250 === 0) row.knn_top1 = r();
       rows.push(row);
     }
-    const text = `${rows.map((x) => JSON.stringify(x).replace('Infinity', '1e999')).join('\n')}\n`;
-    const { block } = parseMetricColumns(Buffer.from(text.replace(/null/g, '1e999')));
+    // JSON.stringify writes Infinity as null; 1e999 is how a number overflows to it in JSON.
+    const text = `${rows.map((x) => JSON.stringify(x).replace('null', '1e999')).join('\n')}\n`;
+    const { block } = parseMetricColumns(Buffer.from(text));
     // Reference: per metric, the rows with a finite value, in plain loops.
     for (const k of ['loss', 'lr', 'knn_top1']) {
       const want = rows.filter((x) => Number.isFinite(x[k]));

@@ -165,6 +165,7 @@ function conv2DBackpropFilter(args: {
       attrs.pad,
       attrs.dimRoundingMode,
     );
+    if (useTaps(info.inChannels)) return filterGradByTaps(x, dy, info);
     const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
     // dW[a,b,ci,co] = sum_{n,i,j} xpad[n, i*sh+a, j*sw+b, ci] * dy[n,i,j,co]: a correlation of x
     // (batch := ci, channels := n) with dy (kernel oh x ow, channels n -> co) dilated by the stride.
@@ -189,6 +190,84 @@ function conv2DBackpropFilter(args: {
     );
     return tf.transpose(cropTo(g, h, w, kh, kw), [1, 2, 0, 3]);
   });
+}
+
+/** How Conv2DBackpropFilter is computed (see `setFilterGradMethod`). */
+export type FilterGradMethod = 'auto' | 'taps' | 'conv';
+let filterGradMethod: FilterGradMethod = 'auto';
+
+/**
+ * 'auto' picks 'taps' only for few input channels: measured at batch 256 (2 threads, loaded
+ * machine) taps took 215 ms vs 538 for the conv on the 3-channel ResNet stem, but 6494 vs 4071 on
+ * the 64-channel layer, where its dy-sized right operand no longer fits the caches (chunking the
+ * batch to fit made it ~10x slower still: per-call costs dominate).
+ */
+function useTaps(ci: number): boolean {
+  return filterGradMethod === 'taps' || (filterGradMethod === 'auto' && ci <= 8);
+}
+
+/**
+ * Chooses the filter-gradient algorithm: 'taps' (one matMul per filter tap), 'conv' (one forward conv
+ * with dy as the filter) or 'auto' (default: by input channels, see useTaps). All are exact; the
+ * switch exists for benchmarks and tests.
+ */
+export function setFilterGradMethod(method: FilterGradMethod): void {
+  filterGradMethod = method;
+}
+
+/**
+ * dW[a,b] = X_ab^T dy, where X_ab [N*oh*ow, Ci] holds the input pixels tap (a,b) reads. The wasm
+ * matMul is fast only with an untransposed left operand, so x is transposed once to [Ci, N, H, W]
+ * and each tap is a (strided) slice of it, [Ci, N*oh*ow], times dy as [N*oh*ow, Co].
+ * Why not the single conv with dy as its filter: wasm's Conv2D re-lays out every new filter with an
+ * element-by-element transpose before XNNPACK packs it, and for a dy-sized filter that costs more
+ * than the convolution itself (measured: 691 ms vs 437 ms with the filter's operator cached, for
+ * x [64,32,32,64]). XNNPACK's matMul packs dy once per call, sequentially.
+ */
+function filterGradByTaps(x: tf.Tensor4D, dy: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor {
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { outHeight: oh, outWidth: ow, inChannels: ci, outChannels: co } = info;
+  const n = x.shape[0];
+  const { top, left } = info.padInfo;
+  // Windows read padded rows 0 .. (oh-1)*sh + kh - 1; rows past that are never sliced, so only pad.
+  const padH = Math.max(0, (oh - 1) * sh + kh - top - info.inHeight);
+  const padW = Math.max(0, (ow - 1) * sw + kw - left - info.inWidth);
+  const xp =
+    top + padH + left + padW > 0
+      ? tf.pad(x, [
+          [0, 0],
+          [top, padH],
+          [left, padW],
+          [0, 0],
+        ])
+      : x;
+  const [, hp, wp] = xp.shape;
+  const xT = tf.reshape(tf.transpose(tf.reshape(xp, [n * hp * wp, ci])), [ci, n, hp, wp]);
+  const rows = n * oh * ow;
+  const dy2 = tf.reshape(dy, [rows, co]) as tf.Tensor2D;
+  const taps: tf.Tensor2D[] = [];
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      // Each tap's copy of x is freed before the next one is made.
+      taps.push(
+        tf.tidy(() => {
+          const xs =
+            hp === oh && wp === ow
+              ? xT
+              : sh === 1 && sw === 1
+                ? tf.slice(xT, [0, 0, a, b], [ci, n, oh, ow])
+                : tf.stridedSlice(
+                    xT,
+                    [0, 0, a, b],
+                    [ci, n, a + (oh - 1) * sh + 1, b + (ow - 1) * sw + 1],
+                    [1, 1, sh, sw],
+                  );
+          return tf.matMul(tf.reshape(xs, [ci, rows]) as tf.Tensor2D, dy2);
+        }),
+      );
+    }
+  }
+  return tf.reshape(taps.length === 1 ? taps[0] : tf.stack(taps), [kh, kw, ci, co]);
 }
 
 function conv2DBackpropInput(args: {

@@ -2,7 +2,9 @@
  * CMC, Contrastive Multiview Coding (Tian, Krishnan, Isola, ECCV 2020), with two views of one
  * augmented image: its lightness L and its colour ab (CIE Lab) for colour data, as the paper's
  * ImageNet setting; its intensity and Sobel gradient magnitude for grayscale data, where ab would
- * be empty. HobbitLong/CMC: train_CMC.py, NCE/NCEAverage.py, NCE/NCECriterion.py, dataset.py.
+ * be empty (params.cmcViews 'intensity-gradient' uses the latter for colour data too: the built-in
+ * dataset's colours are random and shared by L and ab, a class-free shortcut).
+ * HobbitLong/CMC: train_CMC.py, NCE/NCEAverage.py, NCE/NCECriterion.py, dataset.py.
  *
  * Per step (one crop + flip, no colour jitter: the views are the colour channels):
  *   l = norm(head_l(encoder_l(L))),  ab = norm(head_ab(encoder_ab(ab)))   two separate networks

@@ -14,6 +14,9 @@
  * sampled entries), then frozen and checkpointed. The bank is never trained; lemniscate updates it
  * in backward with the forward's features, i.e. after the loss, as afterStep does here with the
  * features kept from `loss`.
+ * Two options for short runs, off in the paper preset (memory-bank.ts): head.outputBn (BatchNorm
+ * without scale or shift on the 128-d output) and params.bankInit 'first-write' (rows start from
+ * each image's first feature; the first epoch only fills the bank).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { makeEncoder } from '../models/encoders';
