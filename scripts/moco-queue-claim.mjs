@@ -10,6 +10,7 @@
 //   node scripts/moco-queue-claim.mjs                                  # moco-v2, K 256 vs 4096, 5 epochs
 //   node scripts/moco-queue-claim.mjs --method moco-v1 --queues 256,1024,4096 --epochs 3
 //   node scripts/moco-queue-claim.mjs --train 2000                     # smaller built-in dataset
+//   cp -r dist /tmp/cl-dist && node scripts/moco-queue-claim.mjs --trainer /tmp/cl-dist/trainer.js
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,6 +26,9 @@ const { values } = parseArgs({
     train: { type: 'string' },
     backend: { type: 'string', default: 'wasm' },
     'runs-dir': { type: 'string', default: '/tmp/moco-queue-claim' },
+    // A copy of dist/ (trainer.js with its wasm/ folder) keeps every configuration on the same build
+    // when dist/ may be rebuilt while the runs go on.
+    trainer: { type: 'string', default: path.join(root, 'dist', 'trainer.js') },
   },
 });
 
@@ -42,7 +46,7 @@ const seed = Number(values.seed);
 if (!Number.isInteger(seed) || seed < 0)
   throw new Error(`--seed must be an integer >= 0 (got '${values.seed}')`);
 const train = values.train === undefined ? undefined : positiveInt('train', values.train);
-const trainer = path.join(root, 'dist', 'trainer.js');
+const trainer = path.resolve(values.trainer);
 if (!fs.existsSync(trainer)) throw new Error(`${trainer} is missing: run \`npm run build\` first`);
 const runsDir = path.resolve(values['runs-dir']);
 fs.mkdirSync(runsDir, { recursive: true });
@@ -56,7 +60,8 @@ function trainOnce(queueSize) {
   fs.writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
   const args = [trainer, 'train', '--config', configFile, '--preset', 'laptop', '--epochs', String(epochs)];
   args.push('--seed', String(seed), '--runs-dir', runsDir, '--name', name, '--backend', values.backend);
-  process.stdout.write(`\n$ node ${path.relative(process.cwd(), trainer)} ${args.slice(1).join(' ')}\n`);
+  const shown = path.relative(root, trainer).startsWith('..') ? trainer : path.relative(root, trainer);
+  process.stdout.write(`\n$ node ${shown} ${args.slice(1).join(' ')}\n`);
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
