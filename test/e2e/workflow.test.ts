@@ -212,10 +212,20 @@ describe('workflow: new run from a method, edit, start, watch, stop', function (
   });
 
   it('stops the run with "Contrastive Lab: Stop Run" from the command palette', async () => {
-    await runCommand(page, 'Contrastive Lab: Stop Run');
     const q = quickInput(page);
-    // Nothing is selected in the Runs view, so the command asks which run.
-    await q.widget.locator('input[placeholder="Run to stop"]').waitFor({ timeout: 15_000 });
+    // Nothing is selected in the Runs view, so the command asks which run. A quick pick closes when
+    // focus moves (the live charts and tree keep updating meanwhile), so open it again if it did.
+    const picker = q.widget.locator('input[placeholder="Run to stop"]');
+    for (let attempt = 1; ; attempt++) {
+      await runCommand(page, 'Contrastive Lab: Stop Run');
+      try {
+        await picker.waitFor({ timeout: 10_000 });
+        break;
+      } catch (e) {
+        if (attempt === 3) throw e;
+        await page.keyboard.press('Escape');
+      }
+    }
     await q.input.fill(runName);
     await q.rows.filter({ hasText: runName }).first().waitFor();
     await shot('stop-pick-run');
