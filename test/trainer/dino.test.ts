@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendInfo } from '../../trainer/backend/choose';
 import { listCheckpoints, loadCheckpoint } from '../../trainer/checkpoint/checkpoint';
 import { BASE_DEFAULTS, deepMerge, type PartialConfig, validateConfig } from '../../trainer/config/config';
 import { resolveConfig } from '../../trainer/config/resolve';
@@ -15,12 +14,12 @@ import { type DinoHeadSpec, dinoHead } from '../../trainer/models/dino-head';
 import { ParamStore } from '../../trainer/models/params';
 import { Rng } from '../../trainer/rng';
 import { RunLogger } from '../../trainer/run/logger';
-import { readMetricsFile } from '../../trainer/run/metrics';
 import { createRunFolder } from '../../trainer/run/runfolder';
 import { train } from '../../trainer/train';
 import { stepCtx } from '../helpers/method-ctx';
 import { dinoLossReference, matMul64, rowsOf } from '../helpers/swav-dino-reference';
 import { randn, useBackend } from '../helpers/tf';
+import { CPU_BACKEND, lossByStep } from '../helpers/train-loop';
 
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
 
@@ -419,20 +418,7 @@ describe('DINO', () => {
       runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-dino-'));
     });
     after(() => fs.rmSync(runsDir, { recursive: true, force: true }));
-    const backend: BackendInfo = {
-      name: 'cpu',
-      tfBackend: 'cpu',
-      version: tf.version_core,
-      threads: 1,
-      reason: 'test',
-      tried: [],
-    };
-    const lossByStep = (dir: string) =>
-      new Map(
-        readMetricsFile(path.join(dir, 'metrics.jsonl'))
-          .rows.filter((r) => typeof r.loss === 'number')
-          .map((r) => [r.step, r as Record<string, number>]),
-      );
+    const backend = CPU_BACKEND;
 
     it('trains through train(), checkpoints teacher and centre, and a resume reproduces the uninterrupted losses', async () => {
       const config = tinyConfig({

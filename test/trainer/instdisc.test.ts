@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendInfo } from '../../trainer/backend/choose';
 import { listCheckpoints, loadCheckpoint } from '../../trainer/checkpoint/checkpoint';
 import { BASE_DEFAULTS, deepMerge, type PartialConfig } from '../../trainer/config/config';
 import { resolveConfig } from '../../trainer/config/resolve';
@@ -19,6 +18,7 @@ import { createRunFolder } from '../../trainer/run/runfolder';
 import { train } from '../../trainer/train';
 import { dataInfo } from '../helpers/method-ctx';
 import { useBackend } from '../helpers/tf';
+import { CPU_BACKEND } from '../helpers/train-loop';
 
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
 const N = 40;
@@ -195,14 +195,7 @@ describe('InstDisc', () => {
       if (runsDir) fs.rmSync(runsDir, { recursive: true, force: true });
     });
 
-    const backend: BackendInfo = {
-      name: 'cpu',
-      tfBackend: 'cpu',
-      version: tf.version_core,
-      threads: 1,
-      reason: 'test',
-      tried: [],
-    };
+    const backend = CPU_BACKEND;
     // NCE, so the frozen Z has to survive the checkpoint as well as the bank.
     const config = deepMerge<RunConfig>(BASE_DEFAULTS, instdisc.info.presets.laptop, {
       seed: 5,

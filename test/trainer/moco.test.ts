@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendInfo } from '../../trainer/backend/choose';
 import { listCheckpoints, loadCheckpoint } from '../../trainer/checkpoint/checkpoint';
 import {
   BASE_DEFAULTS,
@@ -28,11 +27,11 @@ import { ParamStore } from '../../trainer/models/params';
 import { Optimizer } from '../../trainer/optim/optimizer';
 import { Rng } from '../../trainer/rng';
 import { RunLogger } from '../../trainer/run/logger';
-import { readMetricsFile } from '../../trainer/run/metrics';
 import { createRunFolder } from '../../trainer/run/runfolder';
 import { train } from '../../trainer/train';
 import { stepCtx } from '../helpers/method-ctx';
 import { randn, useBackend } from '../helpers/tf';
+import { CPU_BACKEND, lossByStep } from '../helpers/train-loop';
 
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
 
@@ -496,14 +495,7 @@ describe('MoCo', () => {
       if (runsDir) fs.rmSync(runsDir, { recursive: true, force: true });
     });
 
-    const backend: BackendInfo = {
-      name: 'cpu',
-      tfBackend: 'cpu',
-      version: tf.version_core,
-      threads: 1,
-      reason: 'test',
-      tried: [],
-    };
+    const backend = CPU_BACKEND;
     const config = deepMerge<RunConfig>(BASE_DEFAULTS, mocoV2.info.presets.laptop, {
       seed: 7,
       dataset: { kind: 'synthetic', syntheticTrain: 64, syntheticTest: 32 },
@@ -516,12 +508,6 @@ describe('MoCo', () => {
       // kNN every epoch: a checkpoint written before any kNN result fails to encode (knnTop1 undefined).
       eval: { knn: { every: 1, k: 10, atStart: false } },
     });
-    const lossByStep = (dir: string) =>
-      new Map(
-        readMetricsFile(path.join(dir, 'metrics.jsonl'))
-          .rows.filter((r) => typeof r.loss === 'number')
-          .map((r) => [r.step, r as Record<string, number>]),
-      );
 
     it('trains through train(), checkpoints the queue, and a resume reproduces the uninterrupted losses', async () => {
       const ref = createRunFolder(runsDir, config, { name: 'moco-ref' });

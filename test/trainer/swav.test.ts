@@ -3,7 +3,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendInfo } from '../../trainer/backend/choose';
 import { listCheckpoints, loadCheckpoint } from '../../trainer/checkpoint/checkpoint';
 import { BASE_DEFAULTS, deepMerge, type PartialConfig, validateConfig } from '../../trainer/config/config';
 import { resolveConfig } from '../../trainer/config/resolve';
@@ -15,7 +14,6 @@ import { buildSwav, PROTOTYPES, SWAV_ASSIGN_CROPS, swav } from '../../trainer/me
 import type { Ctx } from '../../trainer/models/layers';
 import { Rng } from '../../trainer/rng';
 import { RunLogger } from '../../trainer/run/logger';
-import { readMetricsFile } from '../../trainer/run/metrics';
 import { createRunFolder } from '../../trainer/run/runfolder';
 import { train } from '../../trainer/train';
 import { stepCtx } from '../helpers/method-ctx';
@@ -27,6 +25,7 @@ import {
   unitScores,
 } from '../helpers/swav-dino-reference';
 import { randn, useBackend } from '../helpers/tf';
+import { CPU_BACKEND, lossByStep } from '../helpers/train-loop';
 
 const NORM = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
 
@@ -348,20 +347,7 @@ describe('SwAV', () => {
       runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-swav-'));
     });
     after(() => fs.rmSync(runsDir, { recursive: true, force: true }));
-    const backend: BackendInfo = {
-      name: 'cpu',
-      tfBackend: 'cpu',
-      version: tf.version_core,
-      threads: 1,
-      reason: 'test',
-      tried: [],
-    };
-    const lossByStep = (dir: string) =>
-      new Map(
-        readMetricsFile(path.join(dir, 'metrics.jsonl'))
-          .rows.filter((r) => typeof r.loss === 'number')
-          .map((r) => [r.step, r as Record<string, number>]),
-      );
+    const backend = CPU_BACKEND;
 
     it('trains through train(), checkpoints the queue, and a resume reproduces the uninterrupted losses', async () => {
       const config = tinyConfig({
