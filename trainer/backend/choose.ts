@@ -21,18 +21,26 @@ import * as tf from '@tensorflow/tfjs-core';
 // Training needs gradient functions on every backend, and tfjs-core registers none by itself.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { installLeanBackprop } from './backprop';
+import {
+  loadOrt,
+  ORT_PACKAGE,
+  registerOrtConvKernels,
+  setOrtThreads,
+  unregisterOrtConvKernels,
+} from './ort-convs';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 import { registerThreadedWasm, resolveThreads } from './wasm-threads';
 
 export { THREADS_ENV_VAR } from './wasm-threads';
 
-export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'onnxruntime' | 'wasm' | 'cpu';
 export type BackendName = Exclude<BackendPreference, 'auto'>;
 
 export const BACKEND_PREFERENCES: readonly BackendPreference[] = [
   'auto',
   'tensorflow-gpu',
   'tensorflow',
+  'onnxruntime',
   'wasm',
   'cpu',
 ];
@@ -47,7 +55,7 @@ export interface BackendAttempt {
 
 export interface BackendInfo {
   name: BackendName;
-  /** tf.getBackend() after initialisation ('tensorflow', 'wasm' or 'cpu'). */
+  /** tf.getBackend() after initialisation ('tensorflow', 'wasm' or 'cpu'; 'wasm' for onnxruntime). */
   tfBackend: string;
   /** Version of the package that provides the backend. */
   version: string;
@@ -279,6 +287,43 @@ async function tryWasm(opts: InitBackendOptions): Promise<Omit<BackendInfo, 'tri
   };
 }
 
+/**
+ * The wasm backend with its convolutions run by ONNX Runtime's native kernels (ort-convs.ts). The
+ * wasm side runs one thread: onnxruntime-node's binding refuses views of a shared (threaded) wasm
+ * heap, and the native convolutions, with their own pool of `threads`, are nearly all of the work.
+ */
+async function tryOnnxRuntime(opts: InitBackendOptions): Promise<Omit<BackendInfo, 'tried'>> {
+  let ort: { version: string };
+  try {
+    ort = loadOrt();
+  } catch (e) {
+    throw new BackendUnavailable(errorText(e), `install it with: npm install ${ORT_PACKAGE}`);
+  }
+  const wanted = resolveThreads(opts.threads);
+  if (tf.findBackend('wasm') != null) {
+    let running = 1;
+    try {
+      running = getThreadsCount();
+    } catch {
+      // single-threaded loader
+    }
+    if (running > 1)
+      throw new BackendUnavailable(
+        `the wasm backend already runs ${running} threads in this process; onnxruntime needs its single-threaded heap`,
+      );
+  }
+  const wasm = await tryWasm({ ...opts, threads: 1 });
+  setOrtThreads(wanted);
+  registerOrtConvKernels();
+  return {
+    name: 'onnxruntime',
+    tfBackend: wasm.tfBackend,
+    version: ort.version,
+    threads: wanted,
+    reason: `using onnxruntime ${ort.version} for convolutions (${wanted} thread${wanted === 1 ? '' : 's'}), wasm ${version_wasm} (1 thread) for the rest`,
+  };
+}
+
 async function tryCpu(): Promise<Omit<BackendInfo, 'tried'>> {
   const ok = await setBackendSafely('cpu');
   if (!ok) throw new BackendUnavailable('the cpu backend did not initialise');
@@ -296,7 +341,10 @@ async function tryOne(name: BackendName, opts: InitBackendOptions, log: (m: stri
     case 'tensorflow-gpu':
     case 'tensorflow':
       return tryNative(NATIVE[name], log);
+    case 'onnxruntime':
+      return tryOnnxRuntime(opts);
     case 'wasm':
+      unregisterOrtConvKernels();
       return tryWasm(opts);
     case 'cpu':
       return tryCpu();
@@ -343,7 +391,7 @@ export async function initBackend(
   }
 
   const tried: BackendAttempt[] = [];
-  for (const name of ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) {
+  for (const name of ['tensorflow-gpu', 'tensorflow', 'onnxruntime', 'wasm', 'cpu'] as const) {
     try {
       const info = await tryOne(name, opts, log);
       const reason = [...tried.map((t) => t.error), info.reason].join('; ');

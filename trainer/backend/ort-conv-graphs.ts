@@ -1,0 +1,206 @@
+/**
+ * ONNX graphs for the three convolution kernels of a training step, in TensorFlow.js's layouts
+ * (activations NHWC, filters [kh, kw, in, out]) so that ONNX Runtime reads and writes the wasm
+ * heap's tensors in place. Pure: geometry in, graph out; ort-convs.ts runs them.
+ *
+ * - forward: Transpose to NCHW, Conv, Transpose back. ONNX Runtime's optimiser turns this into its
+ *   blocked-layout (NCHWc) direct convolution and folds the transposes into the re-layouts.
+ * - input gradient: ConvTranspose with the forward weights, strides and pads (exactly the adjoint of
+ *   the forward conv, with no zero-inserted input for strided layers).
+ * - filter gradient: one GEMM, dW = cols(x)^T · dy, where cols(x) stacks the kh*kw shifted,
+ *   strided views of the padded input along channels (im2col in NHWC). A chunk of the batch at a
+ *   time, accumulated through Gemm's C input, bounds the cols buffer.
+ */
+import type { OnnxGraph } from './onnx-model';
+
+/** The convolution as TensorFlow.js describes it (backend_util.computeConv2DInfo, channelsLast). */
+export interface ConvGeometry {
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  outChannels: number;
+  filterHeight: number;
+  filterWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  dilationHeight: number;
+  dilationWidth: number;
+  pad: { top: number; bottom: number; left: number; right: number };
+}
+
+/** Everything a graph depends on, as one cache key (the batch size is a symbolic dimension). */
+export function geometryKey(g: ConvGeometry): string {
+  return [
+    g.inHeight,
+    g.inWidth,
+    g.inChannels,
+    g.outHeight,
+    g.outWidth,
+    g.outChannels,
+    g.filterHeight,
+    g.filterWidth,
+    g.strideHeight,
+    g.strideWidth,
+    g.dilationHeight,
+    g.dilationWidth,
+    g.pad.top,
+    g.pad.bottom,
+    g.pad.left,
+    g.pad.right,
+  ].join(',');
+}
+
+/** Output size ONNX's Conv computes for one axis (floor rounding, explicit pads). */
+function onnxOutSize(inSize: number, k: number, stride: number, dilation: number, p0: number, p1: number) {
+  return Math.floor((inSize + p0 + p1 - ((k - 1) * dilation + 1)) / stride) + 1;
+}
+
+/**
+ * Why ONNX's conv cannot express this geometry exactly, or null when it can. TensorFlow's output
+ * size can differ from ONNX's floor rule only with an explicit ceil/round rounding mode; such
+ * layers stay on the wasm kernels.
+ */
+export function unsupportedReason(g: ConvGeometry): string | null {
+  const { pad } = g;
+  if (Math.min(pad.top, pad.bottom, pad.left, pad.right) < 0) return 'negative padding';
+  const oh = onnxOutSize(g.inHeight, g.filterHeight, g.strideHeight, g.dilationHeight, pad.top, pad.bottom);
+  const ow = onnxOutSize(g.inWidth, g.filterWidth, g.strideWidth, g.dilationWidth, pad.left, pad.right);
+  if (oh !== g.outHeight || ow !== g.outWidth)
+    return `output ${g.outHeight}x${g.outWidth} is not ONNX's ${oh}x${ow} for these pads`;
+  return null;
+}
+
+const TO_NCHW = [0, 3, 1, 2];
+const TO_NHWC = [0, 2, 3, 1];
+/** [kh, kw, in, out] -> [out, in, kh, kw], ONNX's Conv weight layout. */
+const FILTER_TO_OIHW = [3, 2, 0, 1];
+
+function convAttrs(g: ConvGeometry): Record<string, number[]> {
+  return {
+    kernel_shape: [g.filterHeight, g.filterWidth],
+    strides: [g.strideHeight, g.strideWidth],
+    dilations: [g.dilationHeight, g.dilationWidth],
+    pads: [g.pad.top, g.pad.left, g.pad.bottom, g.pad.right],
+  };
+}
+
+const filterDims = (g: ConvGeometry) => [g.filterHeight, g.filterWidth, g.inChannels, g.outChannels];
+const inputDims = (g: ConvGeometry) => ['n', g.inHeight, g.inWidth, g.inChannels];
+const outputDims = (g: ConvGeometry) => ['n', g.outHeight, g.outWidth, g.outChannels];
+
+/** y[n, oh, ow, co] = conv(x[n, h, w, ci], w[kh, kw, ci, co]). */
+export function forwardGraph(g: ConvGeometry): OnnxGraph {
+  return {
+    nodes: [
+      { op: 'Transpose', inputs: ['x'], outputs: ['x_nchw'], attrs: { perm: TO_NCHW } },
+      { op: 'Transpose', inputs: ['w'], outputs: ['w_oihw'], attrs: { perm: FILTER_TO_OIHW } },
+      { op: 'Conv', inputs: ['x_nchw', 'w_oihw'], outputs: ['y_nchw'], attrs: convAttrs(g) },
+      { op: 'Transpose', inputs: ['y_nchw'], outputs: ['y'], attrs: { perm: TO_NHWC } },
+    ],
+    inputs: [
+      { name: 'x', dims: inputDims(g) },
+      { name: 'w', dims: filterDims(g) },
+    ],
+    outputs: [{ name: 'y', dims: outputDims(g) }],
+  };
+}
+
+/** dx[n, h, w, ci] from dy[n, oh, ow, co] and w[kh, kw, ci, co]: the forward conv's adjoint. */
+export function inputGradGraph(g: ConvGeometry): OnnxGraph {
+  // ConvTranspose's output is s*(o-1) + (k-1)*d + 1 - pads; the rows a strided forward conv never
+  // read come back as output_padding (always < stride), as zeros.
+  const extent = (o: number, k: number, s: number, d: number, p0: number, p1: number) =>
+    s * (o - 1) + (k - 1) * d + 1 - p0 - p1;
+  const eh = extent(g.outHeight, g.filterHeight, g.strideHeight, g.dilationHeight, g.pad.top, g.pad.bottom);
+  const ew = extent(g.outWidth, g.filterWidth, g.strideWidth, g.dilationWidth, g.pad.left, g.pad.right);
+  return {
+    nodes: [
+      { op: 'Transpose', inputs: ['dy'], outputs: ['dy_nchw'], attrs: { perm: TO_NCHW } },
+      // ConvTranspose's weight is [in of the transpose = out of the forward, out, kh, kw]: the
+      // forward conv's OIHW weight, unchanged.
+      { op: 'Transpose', inputs: ['w'], outputs: ['w_oihw'], attrs: { perm: FILTER_TO_OIHW } },
+      {
+        op: 'ConvTranspose',
+        inputs: ['dy_nchw', 'w_oihw'],
+        outputs: ['dx_nchw'],
+        attrs: { ...convAttrs(g), output_padding: [g.inHeight - eh, g.inWidth - ew] },
+      },
+      { op: 'Transpose', inputs: ['dx_nchw'], outputs: ['dx'], attrs: { perm: TO_NHWC } },
+    ],
+    inputs: [
+      { name: 'dy', dims: outputDims(g) },
+      { name: 'w', dims: filterDims(g) },
+    ],
+    outputs: [{ name: 'dx', dims: inputDims(g) }],
+  };
+}
+
+/**
+ * dw[kh*kw*ci, co] = acc + cols(x)^T · dy, for one chunk of the batch. The row order of cols
+ * (tap-major, then channel) makes the result's memory exactly TensorFlow's [kh, kw, ci, co] filter.
+ */
+export function filterGradGraph(g: ConvGeometry): OnnxGraph {
+  const { pad } = g;
+  const taps = g.filterHeight * g.filterWidth;
+  const rows = taps * g.inChannels;
+  const int64: Record<string, number[]> = {
+    cols_shape: [-1, rows],
+    dy_shape: [-1, g.outChannels],
+  };
+  const nodes: OnnxGraph['nodes'] = [];
+  const padded = pad.top + pad.bottom + pad.left + pad.right > 0;
+  const unitStep = g.strideHeight === 1 && g.strideWidth === 1;
+  let cols = 'x';
+  if (taps === 1 && !padded && unitStep) {
+    // A 1x1, stride-1 conv: the input already is its own cols matrix.
+  } else {
+    let src = 'x';
+    if (padded) {
+      int64.pads = [0, pad.top, pad.left, 0, 0, pad.bottom, pad.right, 0];
+      nodes.push({ op: 'Pad', inputs: ['x', 'pads'], outputs: ['x_pad'] });
+      src = 'x_pad';
+    }
+    int64.axes = [1, 2];
+    int64.steps = [g.strideHeight, g.strideWidth];
+    const tapNames: string[] = [];
+    for (let i = 0; i < g.filterHeight; i++) {
+      for (let j = 0; j < g.filterWidth; j++) {
+        const r0 = i * g.dilationHeight;
+        const c0 = j * g.dilationWidth;
+        const name = `tap_${i}_${j}`;
+        int64[`${name}_start`] = [r0, c0];
+        int64[`${name}_end`] = [
+          r0 + (g.outHeight - 1) * g.strideHeight + 1,
+          c0 + (g.outWidth - 1) * g.strideWidth + 1,
+        ];
+        nodes.push({
+          op: 'Slice',
+          inputs: [src, `${name}_start`, `${name}_end`, 'axes', 'steps'],
+          outputs: [name],
+        });
+        tapNames.push(name);
+      }
+    }
+    if (tapNames.length === 1) {
+      cols = tapNames[0];
+    } else {
+      nodes.push({ op: 'Concat', inputs: tapNames, outputs: ['cols_nhwc'], attrs: { axis: 3 } });
+      cols = 'cols_nhwc';
+    }
+  }
+  nodes.push({ op: 'Reshape', inputs: [cols, 'cols_shape'], outputs: ['cols'] });
+  nodes.push({ op: 'Reshape', inputs: ['dy', 'dy_shape'], outputs: ['dy_rows'] });
+  nodes.push({ op: 'Gemm', inputs: ['cols', 'dy_rows', 'acc'], outputs: ['dw'], attrs: { transA: 1 } });
+  return {
+    nodes,
+    inputs: [
+      { name: 'x', dims: inputDims(g) },
+      { name: 'dy', dims: outputDims(g) },
+      { name: 'acc', dims: [rows, g.outChannels] },
+    ],
+    outputs: [{ name: 'dw', dims: [rows, g.outChannels] }],
+    int64,
+  };
+}
