@@ -104,7 +104,7 @@ function writeValueInfo(w: Writer, v: OnnxValue): void {
 
 function writeInt64Tensor(w: Writer, name: string, values: number[]): void {
   const raw = new DataView(new ArrayBuffer(values.length * 8));
-  values.forEach((v, i) => raw.setBigInt64(i * 8, BigInt(v), true));
+  for (let i = 0; i < values.length; i++) raw.setBigInt64(i * 8, BigInt(values[i]), true);
   w.int(1, values.length).int(2, ELEM_INT64).str(8, name).raw(9, new Uint8Array(raw.buffer));
 }
 
