@@ -6,7 +6,7 @@
  *   --models a,b         convnet, resnet18 (default both)
  *   --batch N            images per view (default 128)
  *   --threads a,b        thread counts, ours and PyTorch alike (default: the number of cores)
- *   --backends a,b       our backends (default wasm)
+ *   --backends a,b       our backends (default onnxruntime,wasm)
  *   --no-pytorch         skip the PyTorch reference
  *   --warmup N --steps N steps per side (defaults: convnet 2 + 5, resnet18 1 + 3)
  *   --profile            per-kernel time shares of one step of ours
@@ -39,7 +39,7 @@ async function main(): Promise<number> {
       models: { type: 'string' },
       batch: { type: 'string', default: '128' },
       threads: { type: 'string' },
-      backends: { type: 'string', default: 'wasm' },
+      backends: { type: 'string', default: 'onnxruntime,wasm' },
       'no-pytorch': { type: 'boolean', default: false },
       warmup: { type: 'string' },
       steps: { type: 'string' },

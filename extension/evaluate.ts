@@ -10,9 +10,9 @@ import * as vscode from 'vscode';
 import { readSafetensorsHeader } from '../trainer/checkpoint/safetensors';
 import type { EvalProtocol, EvalRecord, ToolProgress } from '../trainer/eval/contract';
 import { inspectHeader } from '../trainer/inspect/inspect';
+import { modulesPath } from './backendPackages';
 import { EVAL_PROTOCOLS, evalLong, evalRecordProblem, protocolLabel } from './evals';
 import { lastJsonLine, startToolWorker, ToolCancelledError } from './evalsWorker';
-import { gpuModulesDir } from './gpuBackend';
 import type { RunStore } from './runStore';
 
 export const EVALUATE_COMMAND = 'contrastiveLab.evaluateCheckpoint';
@@ -92,7 +92,7 @@ export function toolProcess(host: ToolHost): { nodePath: string; script: string;
     script: path.join(host.context.extensionPath, 'dist', 'trainer.js'),
     env: {
       ...(backend !== 'auto' ? { CONTRASTIVE_LAB_BACKEND: backend } : {}),
-      NODE_PATH: [gpuModulesDir(host.context), process.env.NODE_PATH].filter(Boolean).join(path.delimiter),
+      NODE_PATH: modulesPath(host.context),
     },
   };
 }

@@ -9,13 +9,13 @@ import { resolveConfig } from '../trainer/config/resolve';
 import { METHOD_INFOS } from '../trainer/methods/catalog';
 import type { MethodInfo } from '../trainer/methods/types';
 import { createRunFolder, RUN_FILES, readRunConfig, updateRunInfo } from '../trainer/run/runfolder';
+import { GPU_PACKAGE, installBackendPackage, ORT_PACKAGE } from './backendPackages';
 import { ChartsPanel } from './chartsPanel';
 import { CheckpointEditorProvider } from './checkpointEditor';
 import { exportMetricsCsv } from './compareExport';
 import { ConfigEditorProvider } from './configEditor';
 import { EmbeddingsPanel, showEmbeddingsCommand } from './embeddingsPanel';
 import { Evaluations, evaluateCheckpointCommand } from './evaluate';
-import { installGpuBackend } from './gpuBackend';
 import { MethodsTree, methodMarkdown } from './methodsTree';
 import { type RunEntry, RunStore } from './runStore';
 import { type RunsNode, RunsTree } from './runsTree';
@@ -402,13 +402,21 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
   reg('selectBackend', async () => {
     const cfg = vscode.workspace.getConfiguration('contrastiveLab');
     const items = [
-      { label: 'auto', description: 'tensorflow-gpu, then tensorflow, then wasm, then cpu' },
+      {
+        label: 'auto',
+        description: 'tensorflow-gpu, then tensorflow, then onnxruntime, then wasm, then cpu',
+      },
       {
         label: 'tensorflow-gpu',
         description: 'CUDA via @tensorflow/tfjs-node-gpu (see Install GPU Backend)',
       },
       { label: 'tensorflow', description: 'native CPU via @tensorflow/tfjs-node' },
-      { label: 'wasm', description: 'WebAssembly (XNNPACK, SIMD): fast and portable' },
+      {
+        label: 'onnxruntime',
+        description:
+          'native CPU convolutions via onnxruntime-node, wasm for the rest (see Install Native CPU Kernels)',
+      },
+      { label: 'wasm', description: 'WebAssembly (XNNPACK, SIMD): portable' },
       { label: 'cpu', description: 'pure JavaScript: slow, a numeric reference' },
     ];
     const pick = await vscode.window.showQuickPick(items, {
@@ -451,7 +459,12 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
   reg('refreshRuns', () => store.rescan());
   reg('groupRunsByStatus', () => runs.setGrouping('status'));
   reg('groupRunsByMethod', () => runs.setGrouping('method'));
-  reg('installGpuBackend', () => (requireTrust() ? installGpuBackend(context, log) : undefined));
+  reg('installGpuBackend', () =>
+    requireTrust() ? installBackendPackage(context, log, GPU_PACKAGE) : undefined,
+  );
+  reg('installNativeKernels', () =>
+    requireTrust() ? installBackendPackage(context, log, ORT_PACKAGE) : undefined,
+  );
 
   return {
     store,

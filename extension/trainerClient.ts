@@ -40,7 +40,7 @@ import {
   type StatusParams,
 } from '../trainer/protocol';
 import { readRunInfo, updateRunInfo } from '../trainer/run/runfolder';
-import { gpuModulesDir } from './gpuBackend';
+import { modulesPath } from './backendPackages';
 
 interface Live {
   runId: string;
@@ -90,8 +90,9 @@ export class TrainerClient implements vscode.Disposable {
       env: {
         ...process.env,
         ELECTRON_RUN_AS_NODE: '1',
-        // Where "Install GPU Backend" puts tfjs-node-gpu; the trainer's chooser requires it from here.
-        NODE_PATH: [gpuModulesDir(this.context), process.env.NODE_PATH].filter(Boolean).join(path.delimiter),
+        // Where "Install GPU Backend" / "Install Native CPU Kernels" put their packages; the
+        // trainer's backend chooser requires them from here.
+        NODE_PATH: modulesPath(this.context),
       },
     });
     const tail: string[] = [];

@@ -26,7 +26,7 @@ const USAGE = `Contrastive Lab trainer ${TRAINER_VERSION}
 Usage:
   contrastive-lab train [--config FILE] [--method ID] [--preset laptop|paper] [--dataset KIND]
                         [--data-path DIR] [--epochs N] [--batch-size N] [--seed N]
-                        [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--runs-dir DIR] [--name NAME]
+                        [--backend auto|tensorflow-gpu|tensorflow|onnxruntime|wasm|cpu] [--runs-dir DIR] [--name NAME]
   contrastive-lab train --resume RUN_DIR [--checkpoint FILE]
   contrastive-lab serve            JSON-RPC on stdio (used by the VS Code extension)
   contrastive-lab methods [--json] List the methods with their metadata and presets
@@ -40,7 +40,7 @@ Usage:
                                    2-D projection of test-split features (default 2,000 points)
 
 Datasets: synthetic (built in, default), fashion-mnist, mnist, cifar10, cifar100, imagefolder.
-Backends are tried in order tensorflow-gpu, tensorflow, wasm, cpu unless --backend is given.`;
+Backends are tried in order tensorflow-gpu, tensorflow, onnxruntime, wasm, cpu unless --backend is given.`;
 
 class UsageError extends Error {}
 

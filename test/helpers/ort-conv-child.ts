@@ -82,11 +82,18 @@ function convAndGrads(c: ConvCase): Float32Array[] {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'auto') {
+    // What a fresh trainer process picks with nothing requested.
+    const auto = await initBackend('auto');
+    process.stdout.write(`${JSON.stringify(auto)}\n`);
+    return;
+  }
   const cases = JSON.parse(process.argv[2]) as ConvCase[];
   const info = await initBackend('onnxruntime', { threads: 2 });
   // Every kernel then runs its batch in several chunks, as big layers do in training.
   setOrtChunkBytes(16 * 1024);
   const results: CaseResult[] = [];
+  let tensorsBefore = -1;
   for (const c of cases) {
     await tf.setBackend('cpu');
     const ref = convAndGrads(c);
@@ -95,6 +102,7 @@ async function main(): Promise<void> {
     const wasm = convAndGrads(c);
     registerOrtConvKernels();
     const before = { ...ortKernelCalls };
+    if (tensorsBefore < 0) tensorsBefore = tf.memory().numTensors;
     const ort = convAndGrads(c);
     results.push({
       label: c.label,
@@ -105,7 +113,14 @@ async function main(): Promise<void> {
     });
   }
   process.stdout.write(
-    `${JSON.stringify({ backend: info.name, reason: info.reason, registered: ortConvKernelsRegistered(), results })}\n`,
+    `${JSON.stringify({
+      backend: info.name,
+      reason: info.reason,
+      registered: ortConvKernelsRegistered(),
+      results,
+      tensorsBefore,
+      tensorsAfter: tf.memory().numTensors,
+    })}\n`,
   );
 }
 

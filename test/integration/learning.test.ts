@@ -18,7 +18,7 @@ import { ensureBuilt, runCli, tempDir } from '../helpers/trainer-process';
 
 const FASHION = '/usr/share/datasets/fashion-mnist';
 
-function trainAndRead(runsDir: string, name: string, cfg: PartialConfig) {
+function trainAndRead(runsDir: string, name: string, cfg: PartialConfig, backend: string) {
   const file = path.join(runsDir, `${name}.json`);
   fs.writeFileSync(file, JSON.stringify(cfg));
   const t0 = Date.now();
@@ -27,7 +27,7 @@ function trainAndRead(runsDir: string, name: string, cfg: PartialConfig) {
     '--config',
     file,
     '--backend',
-    'wasm',
+    backend,
     '--runs-dir',
     runsDir,
     '--name',
@@ -49,7 +49,7 @@ function trainAndRead(runsDir: string, name: string, cfg: PartialConfig) {
   return { dir, knn, losses, seconds, info: readRunInfo(dir) };
 }
 
-describe('SimCLR learns (real CLI, wasm backend)', function () {
+describe('SimCLR learns (real CLI: onnxruntime and wasm backends)', function () {
   this.timeout(900000);
   let runsDir: string;
   before(() => {
@@ -58,13 +58,16 @@ describe('SimCLR learns (real CLI, wasm backend)', function () {
   });
   after(() => fs.rmSync(runsDir, { recursive: true, force: true }));
 
-  it('built-in dataset: kNN top-1 beats the random-init encoder by >= 10 points', () => {
-    const r = trainAndRead(runsDir, 'synthetic', {
-      method: 'simclr-v1',
-      dataset: { kind: 'synthetic', syntheticTrain: 4096, syntheticTest: 1000 },
-      training: { epochs: 4 },
-      eval: { knn: { every: 4, atStart: true } },
-    });
+  const BUILTIN: PartialConfig = {
+    method: 'simclr-v1',
+    dataset: { kind: 'synthetic', syntheticTrain: 4096, syntheticTest: 1000 },
+    training: { epochs: 4 },
+    eval: { knn: { every: 4, atStart: true } },
+  };
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+
+  it('built-in dataset, wasm: kNN top-1 beats the random-init encoder by >= 10 points', () => {
+    const r = trainAndRead(runsDir, 'synthetic', BUILTIN, 'wasm');
     const start = r.knn[0];
     const end = r.knn.at(-1)!;
     console.log(
@@ -76,7 +79,27 @@ describe('SimCLR learns (real CLI, wasm backend)', function () {
     assert.ok(r.losses.at(-1)!.loss < r.losses[0].loss - 0.3, 'the loss fell');
   });
 
-  it('Fashion-MNIST: beats the random-init encoder; raw-pixel kNN reported as the bar', async function () {
+  it('built-in dataset, onnxruntime convolutions: the loss falls and kNN rises', () => {
+    // This short run is chaotic: numerically equivalent runs (wasm, onnxruntime, onnxruntime with
+    // other chunk sizes; seeds 0-2) end between 18% and 29% kNN top-1 after these 256 steps, and
+    // which one a machine gets depends on its SIMD width under onnxruntime. What held in all 12
+    // measured: the mean loss of the last 64 steps is 0.35-0.56 below the first 64's, and kNN rose.
+    const r = trainAndRead(runsDir, 'synthetic-ort', BUILTIN, 'onnxruntime');
+    const losses = r.losses.map((x) => x.loss);
+    const drop = mean(losses.slice(0, 64)) - mean(losses.slice(-64));
+    const start = r.knn[0];
+    const end = r.knn.at(-1)!;
+    console.log(
+      `      synthetic, onnxruntime: knn_top1 ${(start.knn_top1 * 100).toFixed(1)}% -> ${(end.knn_top1 * 100).toFixed(1)}%; mean loss first/last 64 steps fell by ${drop.toFixed(3)}; ${r.seconds.toFixed(0)} s`,
+    );
+    assert.equal(r.info.status, 'completed');
+    assert.equal(r.info.backend, 'onnxruntime');
+    assert.equal(losses.length, 256);
+    assert.ok(drop > 0.25, `mean loss fell by only ${drop}`);
+    assert.ok(end.knn_top1 > start.knn_top1, `${end.knn_top1} vs ${start.knn_top1}`);
+  });
+
+  it('Fashion-MNIST, wasm: beats the random-init encoder; raw-pixel kNN reported as the bar', async function () {
     if (!fs.existsSync(FASHION)) this.skip();
     const cfg: PartialConfig = {
       method: 'simclr-v1',
@@ -84,7 +107,7 @@ describe('SimCLR learns (real CLI, wasm backend)', function () {
       training: { epochs: 2 },
       eval: { knn: { every: 2, atStart: true } },
     };
-    const r = trainAndRead(runsDir, 'fashion', cfg);
+    const r = trainAndRead(runsDir, 'fashion', cfg, 'wasm');
     const start = r.knn[0];
     const end = r.knn.at(-1)!;
 

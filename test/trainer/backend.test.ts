@@ -11,6 +11,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { BACKEND_ENV_VAR, describeBackend, initBackend, THREADS_ENV_VAR } from '../../trainer/backend/choose';
+import { unregisterOrtConvKernels } from '../../trainer/backend/ort-convs';
 import {
   registerWasmTrainingKernels,
   type StridedInputGradMethod,
@@ -432,7 +433,23 @@ describe('backend chooser', function () {
   });
 
   it("'auto' falls back to wasm and says why the native backends were skipped", async () => {
+    // This process already runs wasm with threads (earlier tests), which the onnxruntime backend
+    // cannot share: auto must skip it, say why and land on wasm. (A fresh process picks
+    // onnxruntime: test/trainer/ort-convs.test.ts.)
+    const running = await initBackend('wasm', { threads: 2 });
     const logs: string[] = [];
+    if (running.threads < 2) {
+      // wasm started single-threaded in this process (the stock loader, when this file runs
+      // alone): onnxruntime can share its heap, so auto picks it.
+      const info = await initBackend('auto', { log: (m) => logs.push(m) });
+      unregisterOrtConvKernels(); // later tests expect the wasm kernels
+      assert.equal(info.name, 'onnxruntime');
+      assert.deepEqual(
+        info.tried.map((t) => t.name),
+        ['tensorflow-gpu', 'tensorflow'],
+      );
+      return;
+    }
     const info = await initBackend('auto', { log: (m) => logs.push(m) });
     assert.equal(info.name, 'wasm');
     assert.equal(info.tfBackend, 'wasm');
@@ -440,13 +457,14 @@ describe('backend chooser', function () {
     assert.ok(wasmTrainingKernelsRegistered(), 'auto must register the training kernels');
     assert.deepEqual(
       info.tried.map((t) => t.name),
-      ['tensorflow-gpu', 'tensorflow'],
+      ['tensorflow-gpu', 'tensorflow', 'onnxruntime'],
     );
     assert.match(info.tried[0].error, /@tensorflow\/tfjs-node-gpu not installed/);
     assert.match(info.tried[1].error, /@tensorflow\/tfjs-node not installed/);
+    assert.match(info.tried[2].error, /already runs \d+ threads in this process; onnxruntime needs/);
     assert.match(
       info.reason,
-      /tfjs-node-gpu not installed; .*tfjs-node not installed; using wasm \((no )?SIMD/,
+      /tfjs-node-gpu not installed; .*tfjs-node not installed; .*onnxruntime needs .*; using wasm \((no )?SIMD/,
     );
     assert.ok(info.threads >= 1);
     assert.match(info.version, /^\d+\.\d+\.\d+/);

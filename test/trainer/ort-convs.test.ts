@@ -5,6 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
+import type { BackendInfo } from '../../trainer/backend/choose';
 import { encodeModel } from '../../trainer/backend/onnx-model';
 import {
   type ConvGeometry,
@@ -124,7 +125,11 @@ describe('onnxruntime convolution kernels', function () {
       reason: string;
       registered: boolean;
       results: CaseResult[];
+      tensorsBefore: number;
+      tensorsAfter: number;
     };
+    // Every kernel call's tensors were released (the kernels allocate only their outputs).
+    assert.equal(res.tensorsAfter, res.tensorsBefore, 'tensors leaked');
     assert.equal(res.backend, 'onnxruntime');
     assert.match(res.reason, /onnxruntime .* for convolutions .*wasm .*1 thread/);
     assert.ok(res.registered);
@@ -137,6 +142,22 @@ describe('onnxruntime convolution kernels', function () {
         assert.ok(e < 2e-5, `${r.label}: ${['y', 'dx', 'dW'][i]} differs from cpu by ${e}`);
       });
     }
+  });
+
+  it("'auto' picks onnxruntime in a fresh process and says why the tfjs-node packages were skipped", () => {
+    const out = execFileSync(
+      process.execPath,
+      [require.resolve('tsx/cli'), path.join(ROOT, 'test/helpers/ort-conv-child.ts'), 'auto'],
+      { encoding: 'utf8', cwd: ROOT, env: { ...process.env, CONTRASTIVE_LAB_BACKEND: '' } },
+    );
+    const info = JSON.parse(out.trim().split('\n').at(-1)!) as BackendInfo;
+    assert.equal(info.name, 'onnxruntime');
+    assert.equal(info.tfBackend, 'wasm');
+    assert.deepEqual(
+      info.tried.map((t) => t.name),
+      ['tensorflow-gpu', 'tensorflow'],
+    );
+    assert.match(info.reason, /tfjs-node not installed; using onnxruntime \d+\.\d+\.\d+ for convolutions/);
   });
 
   it('loads the synchronous binding of the installed package', () => {

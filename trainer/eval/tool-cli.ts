@@ -15,7 +15,7 @@ import { EVAL_PROTOCOLS, EvalInputError, evaluateCheckpoint } from './evaluate';
 
 export const EVAL_USAGE = `contrastive-lab eval CHECKPOINT --protocol knn|linear|zeroshot [--k N] [--temperature T]
                      [--json] [--progress-json] [--no-append] [--random-init] [--data-path DIR]
-                     [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu]`;
+                     [--backend auto|tensorflow-gpu|tensorflow|onnxruntime|wasm|cpu]`;
 export const EMBED_USAGE = `contrastive-lab embed CHECKPOINT --out FILE.json [--projection pca|umap|both] [--limit N]
                       [--progress-json] [--random-init] [--data-path DIR] [--backend ...]`;
 
