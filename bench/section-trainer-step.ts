@@ -4,6 +4,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { REUSE_FREED_MEMORY } from '../trainer/backend/malloc-env';
 import { LineChild } from './child';
 import { formatProfile, type StepProfile } from './kernel-profile';
 import type { BenchOptions, BenchSection } from './section';
@@ -14,6 +15,7 @@ interface Side {
   kind: 'ours' | 'pytorch';
   threads: number;
   backend: string;
+  malloc: boolean;
   child: LineChild;
   info?: Record<string, unknown>;
   ms: number[];
@@ -31,7 +33,9 @@ export interface StepRow {
   imagesPerSec: number;
   steps: number;
   peakRssMb: number;
-  /** ours / PyTorch images per second at the same thread count. */
+  /** Run with REUSE_FREED_MEMORY (see the note on malloc). */
+  malloc: boolean;
+  /** ours / PyTorch images per second, same thread count and malloc environment. */
   ratio?: number;
   /** tf.memory().numTensors after each timed step (flat means no leak). */
   numTensors?: number[];
@@ -45,24 +49,47 @@ const median = (v: number[]) => {
 
 const PYTHON = '/usr/bin/python3';
 
-function spawnOurs(model: BenchModel, backend: string, threads: number, batch: number): LineChild {
+function spawnOurs(
+  model: BenchModel,
+  backend: string,
+  threads: number,
+  batch: number,
+  tunedMalloc = false,
+): LineChild {
   const script = path.join(__dirname, 'trainer-step.ts');
   const tsx = require.resolve('tsx/cli');
-  return new LineChild(`ours ${backend} ${threads}t ${model}`, process.execPath, [
-    tsx,
-    script,
-    '--model',
-    model,
-    '--batch',
-    String(batch),
-    '--backend',
-    backend,
-    '--threads',
-    String(threads),
-  ]);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (tunedMalloc) env.GLIBC_TUNABLES = REUSE_FREED_MEMORY;
+  else delete env.GLIBC_TUNABLES;
+  const label = `ours ${backend}${tunedMalloc ? '+malloc' : ''} ${threads}t ${model}`;
+  return new LineChild(
+    label,
+    process.execPath,
+    [
+      tsx,
+      script,
+      '--model',
+      model,
+      '--batch',
+      String(batch),
+      '--backend',
+      backend,
+      '--threads',
+      String(threads),
+    ],
+    env,
+  );
 }
 
-function spawnTorch(model: BenchModel, threads: number, batch: number): LineChild {
+/*
+ * Malloc: glibc settings that reuse freed memory (trainer/backend/malloc-env.ts) change both sides a
+ * lot on these virtual machines (PyTorch's ConvNet step 4-6x). Each side runs both ways: "+malloc"
+ * is with REUSE_FREED_MEMORY (how the extension spawns trainers), plain is the default environment
+ * (how `python3 script.py` or our CLI runs). Each ratio compares like with like: ours / PyTorch in
+ * the same environment.
+ */
+
+function spawnTorch(model: BenchModel, threads: number, batch: number, tunedMalloc = false): LineChild {
   const args = [
     path.join(__dirname, 'simclr_step.py'),
     ...torchArgs(model, benchConfig(model)),
@@ -72,37 +99,47 @@ function spawnTorch(model: BenchModel, threads: number, batch: number): LineChil
     String(threads),
   ];
   // One thread pool of the requested size and nothing else competing (MKL/OpenMP read these).
-  const env = { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
-  return new LineChild(`pytorch ${threads}t ${model}`, PYTHON, args, env);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    OMP_NUM_THREADS: String(threads),
+    MKL_NUM_THREADS: String(threads),
+  };
+  if (tunedMalloc) env.GLIBC_TUNABLES = REUSE_FREED_MEMORY;
+  else delete env.GLIBC_TUNABLES;
+  return new LineChild(`pytorch${tunedMalloc ? '+malloc' : ''} ${threads}t ${model}`, PYTHON, args, env);
 }
 
 async function runModel(model: BenchModel, opts: BenchOptions, log: (m: string) => void): Promise<StepRow[]> {
   const batch = opts.batch;
   const sides: Side[] = [];
   for (const threads of opts.threads) {
-    for (const backend of opts.backends) {
-      sides.push({
-        label: `ours ${backend} ${threads}t`,
-        kind: 'ours',
-        threads,
-        backend,
-        child: spawnOurs(model, backend, threads, batch),
-        ms: [],
-        peakRssMb: 0,
-        numTensors: [],
-      });
+    for (const malloc of [false, true]) {
+      const env = malloc ? '+malloc' : '';
+      for (const backend of opts.backends)
+        sides.push({
+          label: `ours ${backend}${env} ${threads}t`,
+          kind: 'ours',
+          threads,
+          backend,
+          malloc,
+          child: spawnOurs(model, backend, threads, batch, malloc),
+          ms: [],
+          peakRssMb: 0,
+          numTensors: [],
+        });
+      if (opts.pytorch)
+        sides.push({
+          label: `pytorch${env} ${threads}t`,
+          kind: 'pytorch',
+          threads,
+          backend: 'pytorch',
+          malloc,
+          child: spawnTorch(model, threads, batch, malloc),
+          ms: [],
+          peakRssMb: 0,
+          numTensors: [],
+        });
     }
-    if (opts.pytorch)
-      sides.push({
-        label: `pytorch ${threads}t`,
-        kind: 'pytorch',
-        threads,
-        backend: 'pytorch',
-        child: spawnTorch(model, threads, batch),
-        ms: [],
-        peakRssMb: 0,
-        numTensors: [],
-      });
   }
   try {
     for (const s of sides) s.info = await s.child.next();
@@ -128,6 +165,7 @@ async function runModel(model: BenchModel, opts: BenchOptions, log: (m: string) 
         kind: s.kind,
         backend: String(s.info?.backend ?? s.backend),
         threads: Number(s.info?.threads ?? s.threads),
+        malloc: s.malloc,
         medianMs,
         imagesPerSec: (2 * batch * 1000) / medianMs,
         steps: s.ms.length,
@@ -137,7 +175,9 @@ async function runModel(model: BenchModel, opts: BenchOptions, log: (m: string) 
     });
     for (const row of rows) {
       if (row.kind !== 'ours') continue;
-      const ref = rows.find((r) => r.kind === 'pytorch' && r.threads === row.threads);
+      const ref = rows.find(
+        (r) => r.kind === 'pytorch' && r.threads === row.threads && r.malloc === row.malloc,
+      );
       if (ref) row.ratio = row.imagesPerSec / ref.imagesPerSec;
     }
     if (opts.profile) {
@@ -155,11 +195,11 @@ async function runModel(model: BenchModel, opts: BenchOptions, log: (m: string) 
 
 function formatRows(rows: StepRow[]): string {
   const out = [
-    `${'model'.padEnd(9)} ${'side'.padEnd(18)} ${'img/s'.padStart(8)} ${'median ms'.padStart(10)} ${'peak RSS'.padStart(9)}  ours/PyTorch`,
+    `${'model'.padEnd(9)} ${'side'.padEnd(26)} ${'img/s'.padStart(8)} ${'median ms'.padStart(10)} ${'peak RSS'.padStart(9)}  ours/PyTorch (same malloc)`,
   ];
   for (const r of rows) {
     out.push(
-      `${r.model.padEnd(9)} ${r.side.padEnd(18)} ${r.imagesPerSec.toFixed(1).padStart(8)} ${r.medianMs.toFixed(0).padStart(10)} ${`${r.peakRssMb.toFixed(0)} MB`.padStart(9)}  ${r.ratio === undefined ? '' : r.ratio.toFixed(2)}`,
+      `${r.model.padEnd(9)} ${r.side.padEnd(26)} ${r.imagesPerSec.toFixed(1).padStart(8)} ${r.medianMs.toFixed(0).padStart(10)} ${`${r.peakRssMb.toFixed(0)} MB`.padStart(9)}  ${r.ratio === undefined ? '' : r.ratio.toFixed(2)}`,
     );
   }
   for (const r of rows) {

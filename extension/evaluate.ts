@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { mallocEnv } from '../trainer/backend/malloc-env';
 import { readSafetensorsHeader } from '../trainer/checkpoint/safetensors';
 import type { EvalProtocol, EvalRecord, ToolProgress } from '../trainer/eval/contract';
 import { inspectHeader } from '../trainer/inspect/inspect';
@@ -92,6 +93,7 @@ export function toolProcess(host: ToolHost): { nodePath: string; script: string;
     script: path.join(host.context.extensionPath, 'dist', 'trainer.js'),
     env: {
       ...(backend !== 'auto' ? { CONTRASTIVE_LAB_BACKEND: backend } : {}),
+      ...mallocEnv(),
       NODE_PATH: modulesPath(host.context),
     },
   };

@@ -19,6 +19,7 @@ import {
   StreamMessageReader,
   StreamMessageWriter,
 } from 'vscode-jsonrpc/node';
+import { mallocEnv } from '../trainer/backend/malloc-env';
 import {
   type CheckpointParams,
   Initialize,
@@ -90,6 +91,8 @@ export class TrainerClient implements vscode.Disposable {
       env: {
         ...process.env,
         ELECTRON_RUN_AS_NODE: '1',
+        // Reuse freed memory instead of faulting fresh pages in every step (malloc-env.ts).
+        ...mallocEnv(),
         // Where "Install GPU Backend" / "Install Native CPU Kernels" put their packages; the
         // trainer's backend chooser requires them from here.
         NODE_PATH: modulesPath(this.context),

@@ -4,8 +4,10 @@
  * stopped cooperatively (finish the step, write a checkpoint, exit).
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { REUSE_FREED_MEMORY } from '../../../trainer/backend/malloc-env';
 import {
   api,
   checkpointFiles,
@@ -92,7 +94,19 @@ describe('run lifecycle', () => {
     const runId = path.basename(dir);
 
     await vscode.commands.executeCommand('contrastiveLab.startRun', dir);
-    await waitForStatus(dir, ['running'], 60_000);
+    const live = await waitForStatus(dir, ['running'], 60_000);
+    if (process.platform === 'linux' && live.pid) {
+      // Spawned with malloc settings that reuse freed memory (trainer/backend/malloc-env.ts).
+      // glibc's loader parses the variable in place (a NUL after the first tunable), so the
+      // process's environment block shows only the first; ld.so's own listing is checked in
+      // test/trainer/malloc-env.test.ts.
+      const environ = fs.readFileSync(`/proc/${live.pid}/environ`, 'utf8').split('\0');
+      const first = REUSE_FREED_MEMORY.split(':')[0];
+      assert.ok(
+        environ.includes(`GLIBC_TUNABLES=${first}`),
+        `the trainer has the malloc settings: ${environ.filter((e) => e.startsWith('GLIBC')).join(' ')}`,
+      );
+    }
     // Live progress over JSON-RPC, not just files.
     const p = await waitForValue(
       'progress notifications with a step > 1',
