@@ -11,6 +11,7 @@ import { mallocEnv } from '../trainer/backend/malloc-env';
 import { readSafetensorsHeader } from '../trainer/checkpoint/safetensors';
 import type { EvalProtocol, EvalRecord, ToolProgress } from '../trainer/eval/contract';
 import { inspectHeader } from '../trainer/inspect/inspect';
+import { EDITOR_TRAINER_NICE, NICE_ENV_VAR } from '../trainer/run/priority';
 import { modulesPath } from './backendPackages';
 import { EVAL_PROTOCOLS, evalLong, evalRecordProblem, protocolLabel } from './evals';
 import { lastJsonLine, startToolWorker, ToolCancelledError } from './evalsWorker';
@@ -94,6 +95,7 @@ export function toolProcess(host: ToolHost): { nodePath: string; script: string;
     env: {
       ...(backend !== 'auto' ? { CONTRASTIVE_LAB_BACKEND: backend } : {}),
       ...mallocEnv(),
+      [NICE_ENV_VAR]: String(EDITOR_TRAINER_NICE),
       NODE_PATH: modulesPath(host.context),
     },
   };

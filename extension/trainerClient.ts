@@ -40,6 +40,7 @@ import {
   type StartResult,
   type StatusParams,
 } from '../trainer/protocol';
+import { EDITOR_TRAINER_NICE, NICE_ENV_VAR } from '../trainer/run/priority';
 import { readRunInfo, updateRunInfo } from '../trainer/run/runfolder';
 import { modulesPath } from './backendPackages';
 
@@ -93,6 +94,8 @@ export class TrainerClient implements vscode.Disposable {
         ELECTRON_RUN_AS_NODE: '1',
         // Reuse freed memory instead of faulting fresh pages in every step (malloc-env.ts).
         ...mallocEnv(),
+        // Below the editor's priority, so the UI stays responsive while training uses every core.
+        [NICE_ENV_VAR]: String(EDITOR_TRAINER_NICE),
         // Where "Install GPU Backend" / "Install Native CPU Kernels" put their packages; the
         // trainer's backend chooser requires them from here.
         NODE_PATH: modulesPath(this.context),

@@ -17,6 +17,7 @@ import { EMBED_USAGE, EVAL_USAGE, embedMain, evalMain } from './eval/tool-cli';
 import { inspectMain } from './inspect/worker';
 import { METHOD_INFOS } from './methods/catalog';
 import { serveConnection, serveSockets } from './rpc/server';
+import { applyNiceFromEnv } from './run/priority';
 import { RunSession } from './session';
 import { readRunMetrics } from './train';
 import { TRAINER_VERSION } from './versions';
@@ -286,6 +287,9 @@ function cmdInspect(argv: string[]): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // Before any backend creates its compute threads (they inherit the priority).
+  const niceProblem = applyNiceFromEnv();
+  if (niceProblem !== null) console.error(`warning: ${niceProblem}`);
   try {
     switch (cmd) {
       case 'train':

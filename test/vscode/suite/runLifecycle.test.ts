@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { REUSE_FREED_MEMORY } from '../../../trainer/backend/malloc-env';
+import { EDITOR_TRAINER_NICE } from '../../../trainer/run/priority';
 import {
   api,
   checkpointFiles,
@@ -106,6 +107,12 @@ describe('run lifecycle', () => {
         environ.includes(`GLIBC_TUNABLES=${first}`),
         `the trainer has the malloc settings: ${environ.filter((e) => e.startsWith('GLIBC')).join(' ')}`,
       );
+    }
+    if (process.platform === 'linux' && live.pid) {
+      // Below the editor's priority (trainer/run/priority.ts): field 19 of /proc/PID/stat is nice.
+      const stat = fs.readFileSync(`/proc/${live.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      assert.equal(Number(fields[16]), EDITOR_TRAINER_NICE, 'the trainer runs at nice 10');
     }
     // Live progress over JSON-RPC, not just files.
     const p = await waitForValue(
