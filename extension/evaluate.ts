@@ -5,13 +5,14 @@
  * source of truth), and the command also shows the numbers in a notification.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { mallocEnv } from '../trainer/backend/malloc-env';
 import { readSafetensorsHeader } from '../trainer/checkpoint/safetensors';
 import type { EvalProtocol, EvalRecord, ToolProgress } from '../trainer/eval/contract';
 import { inspectHeader } from '../trainer/inspect/inspect';
-import { EDITOR_TRAINER_NICE, NICE_ENV_VAR } from '../trainer/run/priority';
+import { editorTrainerEnv } from '../trainer/run/priority';
 import { modulesPath } from './backendPackages';
 import { EVAL_PROTOCOLS, evalLong, evalRecordProblem, protocolLabel } from './evals';
 import { lastJsonLine, startToolWorker, ToolCancelledError } from './evalsWorker';
@@ -95,7 +96,7 @@ export function toolProcess(host: ToolHost): { nodePath: string; script: string;
     env: {
       ...(backend !== 'auto' ? { CONTRASTIVE_LAB_BACKEND: backend } : {}),
       ...mallocEnv(),
-      [NICE_ENV_VAR]: String(EDITOR_TRAINER_NICE),
+      ...editorTrainerEnv(process.env, os.cpus().length),
       NODE_PATH: modulesPath(host.context),
     },
   };

@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
@@ -40,7 +41,7 @@ import {
   type StartResult,
   type StatusParams,
 } from '../trainer/protocol';
-import { EDITOR_TRAINER_NICE, NICE_ENV_VAR } from '../trainer/run/priority';
+import { editorTrainerEnv } from '../trainer/run/priority';
 import { readRunInfo, updateRunInfo } from '../trainer/run/runfolder';
 import { modulesPath } from './backendPackages';
 
@@ -94,8 +95,8 @@ export class TrainerClient implements vscode.Disposable {
         ELECTRON_RUN_AS_NODE: '1',
         // Reuse freed memory instead of faulting fresh pages in every step (malloc-env.ts).
         ...mallocEnv(),
-        // Below the editor's priority, so the UI stays responsive while training uses every core.
-        [NICE_ENV_VAR]: String(EDITOR_TRAINER_NICE),
+        // Below the editor's priority and off one core, so the UI stays responsive (priority.ts).
+        ...editorTrainerEnv(process.env, os.cpus().length),
         // Where "Install GPU Backend" / "Install Native CPU Kernels" put their packages; the
         // trainer's backend chooser requires them from here.
         NODE_PATH: modulesPath(this.context),

@@ -1,7 +1,12 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { applyNiceFromEnv, NICE_ENV_VAR } from '../../trainer/run/priority';
+import {
+  applyNiceFromEnv,
+  editorTrainerEnv,
+  NICE_ENV_VAR,
+  THREADS_ENV_VAR,
+} from '../../trainer/run/priority';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -13,6 +18,12 @@ describe('trainer CPU priority (CONTRASTIVE_LAB_NICE)', () => {
       /CONTRASTIVE_LAB_NICE: expected an integer from -20 to 19, got 'low'/,
     );
     assert.match(applyNiceFromEnv({ [NICE_ENV_VAR]: '25' }) ?? '', /got '25'/);
+  });
+
+  it('editor-spawned processes: nice 10 and one core left to the editor, unless the user chose threads', () => {
+    assert.deepEqual(editorTrainerEnv({}, 8), { [NICE_ENV_VAR]: '10', [THREADS_ENV_VAR]: '7' });
+    assert.deepEqual(editorTrainerEnv({}, 1), { [NICE_ENV_VAR]: '10', [THREADS_ENV_VAR]: '1' });
+    assert.deepEqual(editorTrainerEnv({ [THREADS_ENV_VAR]: '4' }, 8), { [NICE_ENV_VAR]: '10' });
   });
 
   it('a fresh process lowers its own priority to the requested level and never raises it', () => {

@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackendWasm, setThreadsCount, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
+import { THREADS_ENV_VAR } from '../run/priority';
 
 export const THREADED_FILES = {
   wasm: 'tfjs-backend-wasm-threaded-simd.wasm',
@@ -23,7 +24,7 @@ export const THREADED_FILES = {
 } as const;
 
 /** Environment variable that sets the wasm thread count (default: the number of cores). */
-export const THREADS_ENV_VAR = 'CONTRASTIVE_LAB_THREADS';
+export { THREADS_ENV_VAR };
 
 /** The priority tfjs-backend-wasm registers 'wasm' with. */
 const WASM_PRIORITY = 2;

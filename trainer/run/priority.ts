@@ -2,8 +2,7 @@
  * CPU priority for trainers and tools the editor spawns. Training saturates every core; at nice 10
  * the scheduler gives the editor's threads (extension host, webviews) about ten times the
  * trainer's weight whenever both want the CPU, and the trainer still gets every idle cycle.
- * (It did not cure the live-chart latency measured with an onnxruntime trainer: p95 415-591 ms
- * at either priority vs 87 ms with a wasm trainer, cause not isolated; see the README.)
+ * (Alone it did not keep the live charts smooth; see editorTrainerEnv.)
  *
  * The extension asks for it through CONTRASTIVE_LAB_NICE; the process applies it to itself before
  * the backend starts, because on Linux niceness belongs to each thread and the compute threads
@@ -13,6 +12,21 @@ import * as os from 'node:os';
 
 export const NICE_ENV_VAR = 'CONTRASTIVE_LAB_NICE';
 export const EDITOR_TRAINER_NICE = 10;
+/** Compute threads of the trainer's backend (read by trainer/backend/wasm-threads.ts). */
+export const THREADS_ENV_VAR = 'CONTRASTIVE_LAB_THREADS';
+
+/**
+ * What a trainer or tool process spawned by the editor adds to its environment: the lower
+ * priority, and one core left to the editor unless the user chose a thread count. Niceness alone
+ * did not keep the UI smooth: with an onnxruntime trainer on both cores of a 2-core machine the
+ * live row -> chart p95 was 415-591 ms; with the trainer on 1 thread, 173 ms (bench section
+ * "extension", 2026-12-07). Benchmarks and the CLI keep every core.
+ */
+export function editorTrainerEnv(env: NodeJS.ProcessEnv, cores: number): Record<string, string> {
+  const out: Record<string, string> = { [NICE_ENV_VAR]: String(EDITOR_TRAINER_NICE) };
+  if ((env[THREADS_ENV_VAR] ?? '').trim() === '') out[THREADS_ENV_VAR] = String(Math.max(1, cores - 1));
+  return out;
+}
 
 /** Lowers this process's priority to the value in `env` (never raises it); returns a problem or null. */
 export function applyNiceFromEnv(env: NodeJS.ProcessEnv = process.env): string | null {

@@ -5,6 +5,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { REUSE_FREED_MEMORY } from '../../../trainer/backend/malloc-env';
@@ -113,6 +114,10 @@ describe('run lifecycle', () => {
       const stat = fs.readFileSync(`/proc/${live.pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       assert.equal(Number(fields[16]), EDITOR_TRAINER_NICE, 'the trainer runs at nice 10');
+      // One core left to the editor (the test host sets no thread count of its own).
+      const environ = fs.readFileSync(`/proc/${live.pid}/environ`, 'utf8').split('\0');
+      const threads = Math.max(1, os.cpus().length - 1);
+      assert.ok(environ.includes(`CONTRASTIVE_LAB_THREADS=${threads}`), `CONTRASTIVE_LAB_THREADS=${threads}`);
     }
     // Live progress over JSON-RPC, not just files.
     const p = await waitForValue(
