@@ -15,6 +15,7 @@ import {
   setOrtChunkBytes,
   unregisterOrtConvKernels,
 } from '../../trainer/backend/ort-convs';
+import { uniformArray } from './random';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 export interface ConvCase {
@@ -37,19 +38,6 @@ export interface CaseResult {
   fallbackCalls: number;
 }
 
-function randomArray(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}
-
 function relErr(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) return Number.POSITIVE_INFINITY;
   let abs = 0;
@@ -66,14 +54,14 @@ function convAndGrads(c: ConvCase): Float32Array[] {
   return tf.tidy(() => {
     const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
     const wShape: [number, number, number, number] = [c.k[0], c.k[1], c.x[3], c.out];
-    const x = tf.tensor4d(randomArray(size(c.x), 1), c.x);
-    const w = tf.tensor4d(randomArray(size(wShape), 2), wShape);
+    const x = tf.tensor4d(uniformArray(size(c.x), 1), c.x);
+    const w = tf.tensor4d(uniformArray(size(wShape), 2), wShape);
     const conv = (xx: tf.Tensor4D, ww: tf.Tensor4D) =>
       tf.conv2d(xx, ww, c.stride, c.pad as 'same', 'NHWC', c.dilation ?? 1, c.rounding);
     const y = conv(x, w);
     // tfjs's conv2d gradient drops dimRoundingMode (upstream), so such layers are checked forward only.
     if (c.rounding !== undefined) return [Float32Array.from(y.dataSync())];
-    const r = tf.tensor(randomArray(y.size, 3), y.shape);
+    const r = tf.tensor(uniformArray(y.size, 3), y.shape);
     const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) =>
       tf.sum(tf.mul(conv(xx as tf.Tensor4D, ww as tf.Tensor4D), r)),
     )([x, w]);

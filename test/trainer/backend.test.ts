@@ -22,22 +22,9 @@ import {
   withStockConv2DBackpropInput,
 } from '../../trainer/backend/wasm-kernels';
 import { findThreadedFiles, resolveThreads } from '../../trainer/backend/wasm-threads';
+import { uniformArray } from '../helpers/random';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-
-/** Deterministic data in [-1, 1) (mulberry32), so both backends see identical inputs. */
-function randomArray(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -171,8 +158,8 @@ describe('wasm training kernels', function () {
       setFilterGradMethod(method === 'zero-insert' ? 'conv' : 'taps');
       const xShape = [c.n, c.h, c.w, c.ci] as [number, number, number, number];
       const wShape = [c.k, c.k, c.ci, c.co] as [number, number, number, number];
-      const xData = randomArray(size(xShape), 1);
-      const wData = randomArray(size(wShape), 2);
+      const xData = uniformArray(size(xShape), 1);
+      const wData = uniformArray(size(wShape), 2);
       const run = () => {
         const x = tf.tensor4d(xData, xShape);
         const w = tf.tensor4d(wData, wShape);
@@ -180,7 +167,7 @@ describe('wasm training kernels', function () {
         const outShape = conv(x, w).shape;
         // A random projection of the output makes every dy entry different, so misplaced rows or
         // columns of the gradient cannot cancel out.
-        const r = tf.tensor(randomArray(size(outShape), 3), outShape);
+        const r = tf.tensor(uniformArray(size(outShape), 3), outShape);
         const loss = (xi: tf.Tensor, wi: tf.Tensor) =>
           tf.sum(tf.mul(conv(xi as tf.Tensor4D, wi as tf.Tensor4D), r));
         return tf.grads(loss)([x, w]);
@@ -219,15 +206,15 @@ describe('wasm training kernels', function () {
     it(`${label}: dx, dW match cpu`, async () => {
       const xShape = [c.n, c.h, c.w, c.c] as [number, number, number, number];
       const wShape = [c.k, c.k, c.c, c.mult] as [number, number, number, number];
-      const xData = randomArray(size(xShape), 4);
-      const wData = randomArray(size(wShape), 5);
+      const xData = uniformArray(size(xShape), 4);
+      const wData = uniformArray(size(wShape), 5);
       const run = () => {
         const x = tf.tensor4d(xData, xShape);
         const w = tf.tensor4d(wData, wShape);
         const conv = (xi: tf.Tensor, wi: tf.Tensor) =>
           tf.depthwiseConv2d(xi as tf.Tensor4D, wi as tf.Tensor4D, c.stride, c.pad);
         const outShape = conv(x, w).shape;
-        const r = tf.tensor(randomArray(size(outShape), 6), outShape);
+        const r = tf.tensor(uniformArray(size(outShape), 6), outShape);
         return tf.grads((xi: tf.Tensor, wi: tf.Tensor) => tf.sum(tf.mul(conv(xi, wi), r)))([x, w]);
       };
       const [gx, gw] = await onBackend('wasm', run);
@@ -245,12 +232,12 @@ describe('wasm training kernels', function () {
   for (const c of gatherCases) {
     const label = `gather x[${c.shape}] axis${c.axis} idx[${c.indices}]`;
     it(`${label}: gradient (UnsortedSegmentSum) matches cpu`, async () => {
-      const xData = randomArray(size(c.shape), 7);
+      const xData = uniformArray(size(c.shape), 7);
       const run = () => {
         const x = tf.tensor(xData, c.shape);
         const idx = tf.tensor1d(c.indices, 'int32');
         const outShape = tf.gather(x, idx, c.axis).shape;
-        const r = tf.tensor(randomArray(size(outShape), 8), outShape);
+        const r = tf.tensor(uniformArray(size(outShape), 8), outShape);
         return [tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(tf.gather(xi, idx, c.axis), r)))(x)];
       };
       const [g] = await onBackend('wasm', run);
@@ -267,9 +254,9 @@ describe('wasm training kernels', function () {
       const wShape = [3, 3, 3, 4] as [number, number, number, number];
       const attrs = { strides: 2, pad: 1, dataFormat: 'NHWC', dimRoundingMode: 'ceil' };
       const dyShape = [2, 5, 5, 4];
-      const xData = randomArray(size(xShape), 15);
-      const wData = randomArray(size(wShape), 16);
-      const dyData = randomArray(size(dyShape), 17);
+      const xData = uniformArray(size(xShape), 15);
+      const wData = uniformArray(size(wShape), 16);
+      const dyData = uniformArray(size(dyShape), 17);
       const run = () => {
         const x = tf.tensor4d(xData, xShape);
         const w = tf.tensor4d(wData, wShape);
@@ -302,7 +289,7 @@ describe('wasm training kernels', function () {
     const n = 3000;
     const segs = 2000;
     const width = 3;
-    const xData = randomArray(n * width, 18);
+    const xData = uniformArray(n * width, 18);
     const ids = Int32Array.from({ length: n }, (_, i) => ((i * 7919) % 1540) - 20);
     const ref = new Float32Array(segs * width);
     for (let i = 0; i < n; i++) {
@@ -329,10 +316,10 @@ describe('wasm training kernels', function () {
 
   it('leaks no tensors in forward + backward', async () => {
     await tf.setBackend('wasm');
-    const x = tf.tensor4d(randomArray(2 * 8 * 8 * 3, 10), [2, 8, 8, 3]);
-    const w = tf.tensor4d(randomArray(3 * 3 * 3 * 4, 11), [3, 3, 3, 4]);
-    const dw = tf.tensor4d(randomArray(3 * 3 * 3 * 2, 12), [3, 3, 3, 2]);
-    const w1 = tf.tensor4d(randomArray(3 * 5, 19), [1, 1, 3, 5]);
+    const x = tf.tensor4d(uniformArray(2 * 8 * 8 * 3, 10), [2, 8, 8, 3]);
+    const w = tf.tensor4d(uniformArray(3 * 3 * 3 * 4, 11), [3, 3, 3, 4]);
+    const dw = tf.tensor4d(uniformArray(3 * 3 * 3 * 2, 12), [3, 3, 3, 2]);
+    const w1 = tf.tensor4d(uniformArray(3 * 5, 19), [1, 1, 3, 5]);
     const idx = tf.tensor1d([1, 0, 1], 'int32');
     const before = tf.memory().numTensors;
     const beforeBytes = tf.memory().numBytes;

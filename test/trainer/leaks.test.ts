@@ -16,20 +16,8 @@ import { outputSize } from '../../trainer/data/augment';
 import { METHODS } from '../../trainer/methods';
 import { Optimizer } from '../../trainer/optim/optimizer';
 import { dataInfo, stepCtx } from '../helpers/method-ctx';
+import { uniformArray } from '../helpers/random';
 import { useBackend } from '../helpers/tf';
-
-function randomArray(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}
 
 /**
  * A graph with the cases a freeing backward pass can get wrong: a tensor used three times (its
@@ -49,11 +37,11 @@ function lossOf(x: tf.Tensor4D, w1: tf.Tensor4D, w2: tf.Tensor4D, g: tf.Tensor1D
 
 function inputs() {
   return [
-    tf.tensor4d(randomArray(2 * 6 * 6 * 3, 1), [2, 6, 6, 3]),
-    tf.tensor4d(randomArray(3 * 3 * 3 * 4, 2), [3, 3, 3, 4]),
-    tf.tensor4d(randomArray(3 * 3 * 4 * 6, 3), [3, 3, 4, 6]),
-    tf.tensor1d(randomArray(4, 4)),
-    tf.tensor1d(randomArray(4, 5)),
+    tf.tensor4d(uniformArray(2 * 6 * 6 * 3, 1), [2, 6, 6, 3]),
+    tf.tensor4d(uniformArray(3 * 3 * 3 * 4, 2), [3, 3, 3, 4]),
+    tf.tensor4d(uniformArray(3 * 3 * 4 * 6, 3), [3, 3, 4, 6]),
+    tf.tensor1d(uniformArray(4, 4)),
+    tf.tensor1d(uniformArray(4, 5)),
   ] as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
 }
 
@@ -97,10 +85,10 @@ describe('memory-lean backward pass', function () {
 
   it('peaks lower than tfjs-core on a deep chain', async () => {
     const depth = 12;
-    const x = tf.tensor4d(randomArray(2 * 12 * 12 * 8, 6), [2, 12, 12, 8]);
+    const x = tf.tensor4d(uniformArray(2 * 12 * 12 * 8, 6), [2, 12, 12, 8]);
     const ws = Array.from({ length: depth }, (_, i) =>
       tf.tensor4d(
-        randomArray(3 * 3 * 8 * 8, 10 + i).map((v) => v * 0.3),
+        uniformArray(3 * 3 * 8 * 8, 10 + i).map((v) => v * 0.3),
         [3, 3, 8, 8],
       ),
     );

@@ -80,7 +80,7 @@ export function loadOrt(): OrtRuntime {
   const bindingFile = path.join(path.dirname(main), 'binding.js');
   if (!existsSync(bindingFile))
     throw new Error(`${ORT_PACKAGE}: ${bindingFile} missing (unsupported version?)`);
-  const ort = req(ORT_PACKAGE) as { Tensor: OrtTensorConstructor; env: { versions: { node?: string } } };
+  const ort = req(ORT_PACKAGE) as { Tensor: OrtTensorConstructor };
   const b = req(bindingFile) as {
     binding: { InferenceSession: new () => BindingSession };
     initOrt: () => void;
@@ -90,13 +90,13 @@ export function loadOrt(): OrtRuntime {
   try {
     version = (req(`${ORT_PACKAGE}/package.json`) as { version: string }).version;
   } catch {
-    version = ort.env.versions.node ?? 'unknown';
+    // an exports map that hides package.json: the version is only informational
   }
   runtime = { version, Tensor: ort.Tensor, newSession: () => new b.binding.InferenceSession() };
   return runtime;
 }
 
-/** Threads of ONNX Runtime's pool for sessions created from now on. */
+/** Threads of ONNX Runtime's pool for sessions created from now on (part of the session key). */
 export function setOrtThreads(n: number): void {
   threads = Math.max(1, Math.floor(n));
 }
@@ -123,12 +123,6 @@ function session(kind: string, g: ConvGeometry, build: (g: ConvGeometry) => Onnx
     sessions.set(key, s);
   }
   return s;
-}
-
-/** Drops every cached session (tests; a changed thread count also keys new ones). */
-export function clearOrtSessions(): void {
-  for (const s of sessions.values()) s.dispose();
-  sessions.clear();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,9 +220,11 @@ function fallback(name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo
 /** Counts of kernel calls served by ONNX Runtime and by the fallback (for tests and logs). */
 export const ortKernelCalls = { ort: 0, fallback: 0 };
 
-function supported(attrs: ConvAttrs, g: ConvGeometry, dtypes: tf.DataType[]): boolean {
+/** Whether ONNX Runtime can serve this call; a gradient's dy must also have the forward's output size. */
+function supported(attrs: ConvAttrs, g: ConvGeometry, inputs: tf.TensorInfo[], dy?: tf.TensorInfo): boolean {
   if (attrs.dataFormat != null && attrs.dataFormat !== 'NHWC') return false;
-  if (dtypes.some((d) => d !== 'float32')) return false;
+  if (inputs.some((t) => t.dtype !== 'float32')) return false;
+  if (dy !== undefined && (dy.shape[1] !== g.outHeight || dy.shape[2] !== g.outWidth)) return false;
   return unsupportedReason(g) === null;
 }
 
@@ -259,11 +255,17 @@ interface Operand {
   output?: boolean;
 }
 
-/** Runs `s` over the batch a chunk at a time, on views of the operands (no copies). */
-function runChunked(s: BindingSession, n: number, operands: Operand[]): void {
+/**
+ * Runs `s` over the batch a chunk at a time, on views of the operands (no copies). Unbatched
+ * operands go whole to every run; `intermediatePerImage` is a graph buffer larger than any operand.
+ */
+function runChunked(s: BindingSession, n: number, operands: Operand[], intermediatePerImage = 0): void {
   if (n === 0) return;
   const { Tensor } = loadOrt();
-  const perImage = Math.max(...operands.filter((o) => o.batched).map((o) => (o.data.length / n) * 4));
+  const perImage = Math.max(
+    intermediatePerImage,
+    ...operands.filter((o) => o.batched).map((o) => (o.data.length / n) * 4),
+  );
   const chunk = chunkImages(n, perImage);
   for (let start = 0; start < n; start += chunk) {
     const len = Math.min(chunk, n - start);
@@ -295,7 +297,7 @@ function conv2D(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
     filter.shape as [number, number, number, number],
     attrs,
   );
-  if (!supported(attrs, g, [x.dtype, filter.dtype])) {
+  if (!supported(attrs, g, [x, filter])) {
     ortKernelCalls.fallback++;
     return fallback(tf.Conv2D, args);
   }
@@ -318,11 +320,7 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] 
   const dy = float32Input(args.inputs, 'dy');
   const filter = float32Input(args.inputs, 'filter');
   const g = geometry(attrs.inputShape, filter.shape as [number, number, number, number], attrs);
-  if (
-    !supported(attrs, g, [dy.dtype, filter.dtype]) ||
-    dy.shape[1] !== g.outHeight ||
-    dy.shape[2] !== g.outWidth
-  ) {
+  if (!supported(attrs, g, [dy, filter], dy)) {
     ortKernelCalls.fallback++;
     return fallback(tf.Conv2DBackpropInput, args);
   }
@@ -345,11 +343,7 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[]
   const x = float32Input(args.inputs, 'x');
   const dy = float32Input(args.inputs, 'dy');
   const g = geometry(x.shape as [number, number, number, number], attrs.filterShape, attrs);
-  if (
-    !supported(attrs, g, [x.dtype, dy.dtype]) ||
-    dy.shape[1] !== g.outHeight ||
-    dy.shape[2] !== g.outWidth
-  ) {
+  if (!supported(attrs, g, [x, dy], dy)) {
     ortKernelCalls.fallback++;
     return fallback(tf.Conv2DBackpropFilter, args);
   }
@@ -358,38 +352,21 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[]
   const out = heap.makeOutput([...attrs.filterShape], 'float32');
   const rows = g.filterHeight * g.filterWidth * g.inChannels;
   const dims = [rows, g.outChannels];
-  const n = x.shape[0];
-  const chunk = chunkImages(n, g.outHeight * g.outWidth * rows * 4);
-  const { Tensor } = loadOrt();
-  const xAll = heap.typedArrayFromHeap(x);
-  const dyAll = heap.typedArrayFromHeap(dy);
   const dw = heap.typedArrayFromHeap(out);
   dw.fill(0);
-  const xStride = g.inHeight * g.inWidth * g.inChannels;
-  const dyStride = g.outHeight * g.outWidth * g.outChannels;
-  for (let start = 0; start < n; start += chunk) {
-    const len = Math.min(chunk, n - start);
-    // The result accumulates in place: Gemm copies C into its output first, here the same buffer.
-    s.run(
-      {
-        x: new Tensor('float32', xAll.subarray(start * xStride, (start + len) * xStride), [
-          len,
-          g.inHeight,
-          g.inWidth,
-          g.inChannels,
-        ]),
-        dy: new Tensor('float32', dyAll.subarray(start * dyStride, (start + len) * dyStride), [
-          len,
-          g.outHeight,
-          g.outWidth,
-          g.outChannels,
-        ]),
-        acc: new Tensor('float32', dw, dims),
-      },
-      { dw: new Tensor('float32', dw, dims) },
-      {},
-    );
-  }
+  // The result accumulates in place over the chunks: Gemm copies C (acc) into its output first,
+  // here the same buffer. The cols matrix, kh*kw times a chunk of x, sets the chunk size.
+  runChunked(
+    s,
+    x.shape[0],
+    [
+      { name: 'x', data: heap.typedArrayFromHeap(x), dims: x.shape, batched: true },
+      { name: 'dy', data: heap.typedArrayFromHeap(dy), dims: dy.shape, batched: true },
+      { name: 'acc', data: dw, dims, batched: false },
+      { name: 'dw', data: dw, dims, batched: false, output: true },
+    ],
+    g.outHeight * g.outWidth * rows * 4,
+  );
   ortKernelCalls.ort++;
   return out;
 }
