@@ -4,6 +4,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackendInfo } from '../../trainer/backend/choose';
 import { encodeModel } from '../../trainer/backend/onnx-model';
@@ -160,11 +161,17 @@ describe('onnxruntime convolution kernels', function () {
     assert.match(info.reason, /tfjs-node not installed; using onnxruntime \d+\.\d+\.\d+ for convolutions/);
   });
 
-  it('loads the synchronous binding of the installed package', () => {
-    const rt = loadOrt();
-    assert.match(rt.version, /^\d+\.\d+\.\d+/);
-    const t = new rt.Tensor('float32', new Float32Array([1, 2]), [2]);
-    assert.deepEqual(Array.from(t.data as Float32Array), [1, 2]);
+  it('loads the synchronous binding of exactly the pinned version (its internals are relied on)', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      optionalDependencies: Record<string, string>;
+    };
+    assert.equal(loadOrt().version, pkg.optionalDependencies['onnxruntime-node']);
+    // The editor's "Install Native CPU Kernels" installs the same version.
+    const installer = fs.readFileSync(path.join(ROOT, 'extension/backendPackages.ts'), 'utf8');
+    assert.ok(
+      installer.includes(`spec: 'onnxruntime-node@${loadOrt().version}'`),
+      'extension/backendPackages.ts pin',
+    );
   });
 });
 
