@@ -55,7 +55,9 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
   context.subscriptions.push(log, store, client, statusBar, evaluations);
   void vscode.commands.executeCommand('setContext', 'contrastiveLab.runsGrouping', 'status');
   // The "no runs yet" welcome shows only once the folder was read, not while it loads.
-  void vscode.commands.executeCommand('setContext', 'contrastiveLab.runsLoaded', true);
+  void store.listed.then(() =>
+    vscode.commands.executeCommand('setContext', 'contrastiveLab.runsLoaded', true),
+  );
 
   const runsView = vscode.window.createTreeView('contrastiveLab.runs', {
     treeDataProvider: runs,
@@ -79,7 +81,8 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
       })
       .catch((e) => log.warn(`could not ask the trainer for its methods: ${(e as Error).message}`));
   };
-  loadMethods();
+  // Spawning the trainer takes 15-45 ms of this thread: after the runs are listed, not before.
+  void store.listed.then(loadMethods);
   context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(loadMethods));
 
   // Live updates from trainers this window talks to.
@@ -132,12 +135,14 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
           : undefined;
       },
     }),
-    ChartsPanel.registerSerializer(context, (ids) =>
-      ids.flatMap((id) => {
+    // A charts tab restored on reload asks before the scan has listed the runs.
+    ChartsPanel.registerSerializer(context, async (ids) => {
+      await store.listed;
+      return ids.flatMap((id) => {
         const r = store.get(id);
         return r ? [{ id: r.id, name: r.info.name, dir: r.dir }] : [];
-      }),
-    ),
+      });
+    }),
   );
 
   // ---- helpers -------------------------------------------------------------------------------
@@ -252,8 +257,14 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
     );
   };
 
+  // A command run in the first moments after activation sees the listed runs, not an empty store.
   const reg = (id: string, fn: (...args: unknown[]) => unknown) =>
-    context.subscriptions.push(vscode.commands.registerCommand(`contrastiveLab.${id}`, fn));
+    context.subscriptions.push(
+      vscode.commands.registerCommand(`contrastiveLab.${id}`, async (...args: unknown[]) => {
+        if (!store.isListed) await store.listed;
+        return fn(...args);
+      }),
+    );
 
   reg('newRun', (arg) => newRun(arg));
   reg('newRunFromMethod', (arg) => newRun(arg));
@@ -456,7 +467,7 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
       target,
     );
   });
-  reg('refreshRuns', () => store.rescan());
+  reg('refreshRuns', () => store.rescan()[1]);
   reg('groupRunsByStatus', () => runs.setGrouping('status'));
   reg('groupRunsByMethod', () => runs.setGrouping('method'));
   reg('installGpuBackend', () =>

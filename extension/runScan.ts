@@ -65,6 +65,8 @@ export interface RunEntry {
   lastStep?: number;
   /** How many checkpoint files the run has (known without reading them). */
   checkpointCount: number;
+  /** False while only run.json was read: last metrics and checkpoint count not known yet. */
+  summarized: boolean;
   /** Read on first access: each checkpoint's size, header summary and newest evaluations. */
   checkpoints: CheckpointEntry[];
   /** Every record of the run's evals.jsonl, in file order (read on first access). */
@@ -166,11 +168,23 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * Reads what the Runs view lists for a run folder: run.json, and the newest loss and kNN from the
- * end of metrics.jsonl. The rest (config.json for the tooltip, checkpoint headers and evals.jsonl
- * for the children) is read on first access, so listing 1,000 runs costs three small reads each.
+ * Reads what the Runs view lists for a run folder: run.json (readRunListing), then the newest loss
+ * and kNN from the end of metrics.jsonl and the number of checkpoints (summarizeRun). The rest
+ * (config.json for the tooltip, checkpoint headers and evals.jsonl for the children) is read on
+ * first access, so listing 1,000 runs costs three small reads each.
  */
 export function readRunEntry(dir: string): RunEntry | null {
+  const entry = readRunListing(dir);
+  if (entry) summarizeRun(entry);
+  return entry;
+}
+
+/**
+ * A run as far as run.json alone tells it: name, status, method. One small read per folder, so
+ * a 1,000-run folder is listed in a fraction of a full scan; `summarized` is false until
+ * summarizeRun has added the last metrics and the checkpoint count.
+ */
+export function readRunListing(dir: string): RunEntry | null {
   let info: RunInfo;
   try {
     info = JSON.parse(fs.readFileSync(path.join(dir, RUN_FILES.run), 'utf8'));
@@ -179,23 +193,19 @@ export function readRunEntry(dir: string): RunEntry | null {
   }
   const live = info.status === 'running' || info.status === 'stopping';
   const stale = live && !!info.pid && info.host === os.hostname() && !isAlive(info.pid);
-  const tail = lastMetrics(path.join(dir, RUN_FILES.metrics));
-  const files = listCheckpoints(dir);
   const entry = {
     id: info.id ?? path.basename(dir),
     dir,
     info,
     status: stale ? 'failed' : info.status,
     stale,
-    lastLoss: tail.loss,
-    lastKnn: tail.knn,
-    lastStep: tail.step,
-    checkpointCount: files.length,
+    checkpointCount: 0,
+    summarized: false,
   } as RunEntry;
   lazy(entry, 'config', () => readConfig(dir));
   lazy(entry, 'evals', () => readEvals(dir).records);
   lazy(entry, 'checkpoints', () =>
-    files.map((c) => {
+    listCheckpoints(dir).map((c) => {
       let bytes = 0;
       try {
         bytes = fs.statSync(c.file).size;
@@ -207,6 +217,16 @@ export function readRunEntry(dir: string): RunEntry | null {
     }),
   );
   return entry;
+}
+
+/** Adds the newest loss, kNN and step and the checkpoint count to a listed run. */
+export function summarizeRun(entry: RunEntry): void {
+  const tail = lastMetrics(path.join(entry.dir, RUN_FILES.metrics));
+  entry.lastLoss = tail.loss;
+  entry.lastKnn = tail.knn;
+  entry.lastStep = tail.step;
+  entry.checkpointCount = listCheckpoints(entry.dir).length;
+  entry.summarized = true;
 }
 
 function readConfig(dir: string): RunConfig | null {

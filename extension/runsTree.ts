@@ -87,15 +87,19 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
    */
   firstListed: { askedAt: number; at: number; runs: number } | undefined;
 
-  getChildren(node?: RunsNode): RunsNode[] {
-    if (!node) {
-      const askedAt = performance.now();
-      const groups = this.topLevel();
-      if (!this.firstListed && groups.length)
-        this.firstListed = { askedAt, at: performance.now(), runs: this.store.all().length };
-      return groups;
-    }
-    return this.childrenOf(node);
+  getChildren(node?: RunsNode): RunsNode[] | Promise<RunsNode[]> {
+    if (node) return this.childrenOf(node);
+    const askedAt = performance.now();
+    // Asked before the first scan listed the folder: answer when it has (not "no runs yet").
+    if (!this.store.isListed) return this.store.listed.then(() => this.listTop(askedAt));
+    return this.listTop(askedAt);
+  }
+
+  private listTop(askedAt: number): RunsNode[] {
+    const groups = this.topLevel();
+    if (!this.firstListed && groups.length)
+      this.firstListed = { askedAt, at: performance.now(), runs: this.store.all().length };
+    return groups;
   }
 
   private topLevel(): RunsNode[] {

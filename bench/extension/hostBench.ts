@@ -17,6 +17,8 @@ import { writeRunsFixture } from './fixtures';
 export interface HostBenchResult {
   activation: {
     runs: number;
+    /** When the scan's first pass (run.json of every run) had listed the runs. */
+    listedMs: number;
     scanMs: number;
     scanCpuMs: number;
     activationToListedMs: number;

@@ -38,6 +38,7 @@ export async function run(): Promise<void> {
     // The workbench asks for the tree only while the view is visible: show it if nobody has.
     if (!api.runs.firstListed) await vscode.commands.executeCommand('contrastiveLab.runs.focus');
     const listed = await until('the Runs tree to list runs', () => api.runs.firstListed, 60_000);
+    await api.store.ready;
     const group = await until(
       "a group's runs listed",
       () => (Number.isFinite(api.runs.firstGroupListed?.itemsAt) ? api.runs.firstGroupListed : undefined),
@@ -47,6 +48,8 @@ export async function run(): Promise<void> {
     put({
       kind: 'activation',
       runs: listed.runs,
+      // The scan reports when its first pass ended; the tree was listed from then on.
+      listedMs: api.store.listedAt - created,
       scanMs: api.store.scanMs,
       scanCpuMs: api.store.scanCpuMs,
       activationToListedMs: listed.at - created,

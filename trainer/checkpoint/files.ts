@@ -9,9 +9,16 @@ export function checkpointFileName(step: number): string {
 /** Checkpoint files of a run, oldest first. */
 export function listCheckpoints(runDir: string): { file: string; step: number }[] {
   const dir = path.join(runDir, 'checkpoints');
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    // No checkpoints folder yet: one failed call instead of a stat before every listing.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw e;
+  }
+  return names
     .map((f) => ({ f, m: /^step-(\d+)\.safetensors$/.exec(f) }))
     .filter((x) => x.m)
     .map((x) => ({ file: path.join(dir, x.f), step: Number(x.m![1]) }))

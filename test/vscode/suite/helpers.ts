@@ -80,7 +80,10 @@ export const TINY: PartialConfig = {
 export async function api(): Promise<ContrastiveLabApi> {
   const ext = extension();
   await waitFor('the extension to activate by itself', () => ext.isActive, 30_000);
-  return ext.exports as ContrastiveLabApi;
+  const exports = ext.exports as ContrastiveLabApi;
+  // The runs folder is scanned after activation: suites start from a store that has read it.
+  await exports.store.ready;
+  return exports;
 }
 
 export function readRunJson(runDir: string): RunInfo {
@@ -207,12 +210,11 @@ export interface RunsTreeSnapshot {
 export async function runsTreeSnapshot(): Promise<RunsTreeSnapshot> {
   const { runs: tree } = await api();
   const groups: RunsTreeSnapshot['groups'] = new Map();
-  for (const g of tree.getChildren()) {
+  for (const g of await tree.getChildren()) {
     const gi = shown(tree, g);
-    const runs = tree.getChildren(g).map((r) => ({
-      ...shown(tree, r),
-      children: tree.getChildren(r).map((c) => shown(tree, c)),
-    }));
+    const runs: (ShownItem & { children: ShownItem[] })[] = [];
+    for (const r of await tree.getChildren(g))
+      runs.push({ ...shown(tree, r), children: (await tree.getChildren(r)).map((c) => shown(tree, c)) });
     groups.set(gi.label.replace(/\s*\(\d+\)$/, ''), { item: gi, runs });
   }
   return { groups };

@@ -25,11 +25,19 @@ describe('extension at scale', () => {
     const store = new RunStore(fx.runsDir);
     const tree = new RunsTree(store);
     try {
+      // The scan starts after the turn that made the store (activate() returns first), and the
+      // view asking meanwhile gets the runs once they are listed, not an empty tree.
+      assert.equal(store.reads, 0, 'nothing read inside the constructor');
+      const early = tree.getChildren();
+      await store.ready;
       assert.equal(store.reads, 6, 'one read per run folder at start');
-      // Render the tree once, as the view does, so its rows exist.
-      const groups = tree.getChildren();
-      const rows = groups.flatMap((g) => tree.getChildren(g));
+      const groups = await early;
+      const rows = (await Promise.all(groups.map((g) => tree.getChildren(g)))).flat();
       assert.equal(rows.length, 6);
+      assert.ok(
+        rows.every((r) => r.kind === 'run' && r.run.summarized && r.run.lastStep === 50),
+        'every run summarized (last metrics read) once the store is ready',
+      );
       // The watcher may still report the fixture's own writes: wait until the store is quiet.
       let seen = -1;
       await waitFor('the store to settle', async () => {
