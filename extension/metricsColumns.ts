@@ -47,10 +47,12 @@ function grown(a: Float64Array, cap: number): Float64Array {
 
 /**
  * Columns as handed out: views when there is little spare room (a message carries a view's whole
- * buffer, so at most 1/16 extra), copies otherwise.
+ * buffer, so at most 1/8 extra), copies otherwise. The size estimate of a long file overshoots by
+ * a few percent (its early lines, with short step numbers, are shorter than the rest): copying
+ * then would cost a million-point chart ~150 ms of fresh memory for 7% fewer bytes to send.
  */
 function trimmed(a: Float64Array, n: number): Float64Array {
-  return a.length - n <= a.length >> 4 ? a.subarray(0, n) : a.slice(0, n);
+  return a.length - n <= a.length >> 3 ? a.subarray(0, n) : a.slice(0, n);
 }
 
 /**
