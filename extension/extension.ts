@@ -477,6 +477,7 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
     requireTrust() ? installBackendPackage(context, log, ORT_PACKAGE) : undefined,
   );
 
+  runs.activatedAt = performance.now();
   return {
     store,
     client,
