@@ -314,6 +314,66 @@ describe('wasm training kernels', function () {
     assertClose('segment sum int32 (JS reference)', gotInt, intRef, diffs);
   });
 
+  it('BatchMatMul with transposed operands, and the gradient of a dense layer, match a JS reference', async () => {
+    // The kernel turns transposes into explicit ones before the stock XNNPACK multiply: every
+    // combination on a batch of 2 (shapes chosen so a wrong transpose cannot line up).
+    await tf.setBackend('wasm');
+    const [batch, m, k, n] = [2, 5, 7, 3];
+    const aData = uniformArray(batch * m * k, 31);
+    const bData = uniformArray(batch * k * n, 32);
+    const ref = new Float32Array(batch * m * n);
+    for (let p = 0; p < batch; p++)
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < n; j++) {
+          let acc = 0;
+          for (let t = 0; t < k; t++) acc += aData[p * m * k + i * k + t] * bData[p * k * n + t * n + j];
+          ref[p * m * n + i * n + j] = acc;
+        }
+    // The operands as they would be stored when transposed: [batch, k, m] and [batch, n, k].
+    const stored = (data: Float32Array, rows: number, cols: number) => {
+      const out = new Float32Array(data.length);
+      for (let p = 0; p < batch; p++)
+        for (let r = 0; r < rows; r++)
+          for (let c = 0; c < cols; c++)
+            out[p * rows * cols + c * rows + r] = data[p * rows * cols + r * cols + c];
+      return out;
+    };
+    const aT = stored(aData, m, k);
+    const bT = stored(bData, k, n);
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      const got = tf.tidy(() => {
+        const a = ta ? tf.tensor3d(aT, [batch, k, m]) : tf.tensor3d(aData, [batch, m, k]);
+        const b = tb ? tf.tensor3d(bT, [batch, n, k]) : tf.tensor3d(bData, [batch, k, n]);
+        return Float32Array.from(tf.matMul(a, b, ta, tb).dataSync());
+      });
+      assertClose(`matmul transposeA ${ta} transposeB ${tb} (JS reference)`, got, ref, diffs);
+    }
+    // d/dW sum(x W) = x^T 1 and d/dx = 1 W^T: the backward pass's transposed products.
+    const x = uniformArray(m * k, 33);
+    const w = uniformArray(k * n, 34);
+    const [gx, gw] = tf.tidy(() =>
+      tf
+        .grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D)))([
+          tf.tensor2d(x, [m, k]),
+          tf.tensor2d(w, [k, n]),
+        ])
+        .map((g) => Float32Array.from(g.dataSync())),
+    );
+    const rx = new Float32Array(m * k);
+    const rw = new Float32Array(k * n);
+    for (let i = 0; i < m; i++)
+      for (let t = 0; t < k; t++) for (let j = 0; j < n; j++) rx[i * k + t] += w[t * n + j];
+    for (let t = 0; t < k; t++)
+      for (let j = 0; j < n; j++) for (let i = 0; i < m; i++) rw[t * n + j] += x[i * k + t];
+    assertClose('matmul gradient dx (JS reference)', gx, rx, diffs);
+    assertClose('matmul gradient dW (JS reference)', gw, rw, diffs);
+  });
+
   it('leaks no tensors in forward + backward', async () => {
     await tf.setBackend('wasm');
     const x = tf.tensor4d(uniformArray(2 * 8 * 8 * 3, 10), [2, 8, 8, 3]);
@@ -334,6 +394,8 @@ describe('wasm training kernels', function () {
             tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, d as tf.Tensor4D, 2, 'same')),
             tf.sum(tf.conv2d(a as tf.Tensor4D, p as tf.Tensor4D, 2, 'valid')),
             tf.sum(tf.gather(a, idx)),
+            // Transposed products in the backward pass (BatchMatMul kernel).
+            tf.sum(tf.matMul(tf.reshape(a, [128, 3]), tf.reshape(b, [3, 36]))),
           ]),
         )([x, w, dw, w1]);
       });
