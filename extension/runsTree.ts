@@ -162,9 +162,13 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
     }
     if (node.kind === 'run') {
       const r = node.run;
+      // Until the scan's second pass has counted its checkpoints a run shows the chevron most runs
+      // have, so rows do not shift when the counts arrive (expanding lists them either way).
       const item = new vscode.TreeItem(
         r.info.name || r.id,
-        r.checkpointCount ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
+        r.checkpointCount || !r.summarized
+          ? vscode.TreeItemCollapsibleState.Collapsed
+          : vscode.TreeItemCollapsibleState.None,
       );
       item.id = `run:${r.id}`;
       item.description = runDescription(r);
