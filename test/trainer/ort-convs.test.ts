@@ -12,6 +12,7 @@ import {
   type ConvGeometry,
   filterGradGraph,
   forwardGraph,
+  inputGradAsConv,
   inputGradGraph,
   unsupportedReason,
 } from '../../trainer/backend/ort-conv-graphs';
@@ -51,7 +52,13 @@ describe('onnxruntime convolution kernels', function () {
       geom(8, 3, 4, 3, 1, 1, { top: 1, bottom: 1, left: 1, right: 1 }),
       geom(8, 4, 6, 1, 2, 1, { top: 0, bottom: 0, left: 0, right: 0 }),
       geom(9, 2, 3, 3, 2, 2, { top: 1, bottom: 2, left: 2, right: 1 }),
+      // Stride 1 with 32 input channels: the input gradient as a forward Conv of the flipped filter.
+      geom(6, 32, 4, 3, 1, 1, { top: 2, bottom: 0, left: 1, right: 2 }),
     ];
+    assert.deepEqual(
+      geoms.map((g) => inputGradAsConv(g)),
+      [false, false, false, true],
+    );
     for (const g of geoms) {
       assert.equal(unsupportedReason(g), null);
       for (const graph of [forwardGraph(g), inputGradGraph(g), filterGradGraph(g)]) {
@@ -103,6 +110,21 @@ describe('onnxruntime convolution kernels', function () {
         out: 8,
         stride: 4,
         pad: 'valid',
+      },
+      // Stride 1 with >= 32 input channels: dx as a forward conv of the flipped filter.
+      { label: '3x3 same s1, 32 channels', x: [3, 6, 6, 32], k: [3, 3], out: 5, stride: 1, pad: 'same' },
+      {
+        label: 'explicit asymmetric pads, 32 channels',
+        x: [2, 7, 6, 32],
+        k: [3, 2],
+        out: 3,
+        stride: 1,
+        pad: [
+          [0, 0],
+          [2, 0],
+          [0, 1],
+          [0, 0],
+        ],
       },
       // The child sets a 16 KB chunk budget: this batch runs one image per chunk.
       { label: 'chunked batch', x: [12, 16, 16, 8], k: [3, 3], out: 16, stride: 1, pad: 'same' },
