@@ -12,7 +12,7 @@ import type { BenchSection } from './section';
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 /** [spatial size, in channels, out channels, kernel, stride] of each distinct ResNet-18 conv. */
-const RESNET18_LAYERS: [number, number, number, number, number][] = [
+export const RESNET18_LAYERS: [number, number, number, number, number][] = [
   [32, 3, 64, 3, 1],
   [32, 64, 64, 3, 1],
   [32, 64, 128, 3, 2],

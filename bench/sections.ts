@@ -6,6 +6,12 @@
 import { extensionSection } from './extension/section';
 import type { BenchSection } from './section';
 import { convKernelsSection } from './section-conv-kernels';
+import { convLayersSection } from './section-conv-layers';
 import { trainerStepSection } from './section-trainer-step';
 
-export const SECTIONS: readonly BenchSection[] = [trainerStepSection, convKernelsSection, extensionSection];
+export const SECTIONS: readonly BenchSection[] = [
+  trainerStepSection,
+  convLayersSection,
+  convKernelsSection,
+  extensionSection,
+];
