@@ -10,6 +10,7 @@ import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendPreference, initBackend } from '../trainer/backend/choose';
+import { filterGradient, inputGradient } from './conv-ops';
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
@@ -44,21 +45,10 @@ async function main(): Promise<void> {
       const x = tf.randomUniform([n, h, h, ci], -1, 1, 'float32', 1) as tf.Tensor4D;
       const w = tf.randomUniform([k, k, ci, co], -1, 1, 'float32', 2) as tf.Tensor4D;
       const dy = tf.randomUniform([n, Math.ceil(h / s), Math.ceil(h / s), co], -1, 1, 'float32', 3);
-      const attrs = { strides: s, pad: 'same', dataFormat: 'NHWC' };
       const ops: Record<string, () => tf.Tensor> = {
         fwd: () => tf.conv2d(x, w, s, 'same'),
-        dx: () =>
-          tf
-            .engine()
-            .runKernel(
-              tf.Conv2DBackpropInput,
-              { dy, filter: w },
-              { ...attrs, inputShape: x.shape },
-            ) as tf.Tensor,
-        dw: () =>
-          tf
-            .engine()
-            .runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: w.shape }) as tf.Tensor,
+        dx: () => inputGradient(dy, w, x.shape, s),
+        dw: () => filterGradient(x, dy, w.shape, s),
       };
       const out: Record<string, number> = {};
       for (const [name, op] of Object.entries(ops)) {

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../trainer/backend/choose';
 import { type FilterGradMethod, setFilterGradMethod } from '../trainer/backend/wasm-kernels';
+import { filterGradient, inputGradient } from './conv-ops';
 import type { BenchSection } from './section';
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
@@ -62,13 +63,10 @@ export const convKernelsSection: BenchSection = {
       const x = tf.randomUniform([n, h, h, ci], -1, 1, 'float32', 13) as tf.Tensor4D;
       const w = tf.randomUniform([k, k, ci, co], -1, 1, 'float32', 14) as tf.Tensor4D;
       const dy = tf.tidy(() => tf.conv2d(x, w, stride, 'same'));
-      const attrs = { strides: stride, pad: 'same', dataFormat: 'NHWC' };
       const filterGrad = (method: FilterGradMethod) => () => {
         setFilterGradMethod(method);
         try {
-          return tf
-            .engine()
-            .runKernel(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: w.shape }) as tf.Tensor;
+          return filterGradient(x, dy, w.shape, stride);
         } finally {
           setFilterGradMethod('auto');
         }
@@ -77,14 +75,7 @@ export const convKernelsSection: BenchSection = {
         // A fresh filter each call, as in training (the weights change every step, and wasm's conv
         // re-lays out and packs each new filter).
         forward: () => tf.conv2d(x, tf.add(w, 0) as tf.Tensor4D, stride, 'same'),
-        input: () =>
-          tf
-            .engine()
-            .runKernel(
-              tf.Conv2DBackpropInput,
-              { dy, filter: w },
-              { ...attrs, inputShape: x.shape },
-            ) as tf.Tensor,
+        input: () => inputGradient(dy, w, x.shape, stride),
         filterConv: filterGrad('conv'),
         filterTaps: filterGrad('taps'),
       };

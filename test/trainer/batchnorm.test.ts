@@ -8,19 +8,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { batchNormTrain, clearBatchNormCache } from '../../trainer/backend/batchnorm';
-
-function randomArray(n: number, seed: number, scale = 1, offset = 0): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = offset + scale * ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1);
-  }
-  return out;
-}
+import { uniformArray } from '../helpers/random';
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -78,10 +66,10 @@ describe('batchNormTrain', function () {
       const label = `[${c.shape}] relu=${c.relu} offset=${c.offset} on ${backend}`;
       it(`${label}: y, mean, variance and dx, dgamma, dbeta match the plain formula`, async () => {
         const ch = c.shape[c.shape.length - 1];
-        const xData = randomArray(size(c.shape), 1, 1, c.offset);
-        const gData = randomArray(ch, 2, 0.5, 1);
-        const bData = randomArray(ch, 3, 0.5);
-        const rData = randomArray(size(c.shape), 4);
+        const xData = uniformArray(size(c.shape), 1, 1, c.offset);
+        const gData = uniformArray(ch, 2, 0.5, 1);
+        const bData = uniformArray(ch, 3, 0.5);
+        const rData = uniformArray(size(c.shape), 4);
         // Loss with a random projection plus a square, so dy varies and depends on y itself.
         const lossOf = (y: tf.Tensor) => {
           const r = tf.tensor(rData, c.shape);
@@ -135,7 +123,7 @@ describe('batchNormTrain', function () {
     const [y, mean, variance] = tf.tidy(() => {
       // Channels with very different location and scale.
       const x = tf.mul(
-        tf.add(tf.tensor(randomArray(size(shape), 5), shape), [3, -2, 0, 50]),
+        tf.add(tf.tensor(uniformArray(size(shape), 5), shape), [3, -2, 0, 50]),
         [0.1, 4, 1, 20],
       );
       const out = batchNormTrain(x, tf.ones([4]) as tf.Tensor1D, tf.zeros([4]) as tf.Tensor1D, 1e-5, false);
@@ -161,7 +149,7 @@ describe('batchNormTrain', function () {
 
   it('returns tensors owned by the caller and leaks nothing across forward + backward', async () => {
     assert.ok(await tf.setBackend('wasm'));
-    const x = tf.tensor(randomArray(2 * 3 * 3 * 4, 6), [2, 3, 3, 4]);
+    const x = tf.tensor(uniformArray(2 * 3 * 3 * 4, 6), [2, 3, 3, 4]);
     const g = tf.ones([4]) as tf.Tensor1D;
     const b = tf.zeros([4]) as tf.Tensor1D;
     batchNormTrain(x, g, b, EPS, true).y.dispose(); // warm the ones-row cache

@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { callDisplacedKernel } from './displaced-kernels';
 import { encodeModel, type OnnxGraph } from './onnx-model';
 import {
   type ConvGeometry,
@@ -203,18 +204,11 @@ function float32Input(inputs: tf.NamedTensorInfoMap, name: string): tf.TensorInf
 
 /** Fallback kernels (what was registered before), by kernel name. */
 const fallbacks = new Map<string, tf.KernelConfig>();
-const fallbackReady = new Set<string>();
 
 function fallback(name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const k = fallbacks.get(name);
   if (k === undefined) throw new Error(`onnxruntime conv kernel ${name}: no fallback kernel`);
-  if (!fallbackReady.has(name)) {
-    // A stock kernel's setup binds its native function at backend init, which was skipped when this
-    // module's kernel was registered first.
-    k.setupFunc?.(args.backend);
-    fallbackReady.add(name);
-  }
-  return k.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+  return callDisplacedKernel(k, args);
 }
 
 /** Counts of kernel calls served by ONNX Runtime and by the fallback (for tests and logs). */
@@ -399,7 +393,6 @@ export function registerOrtConvKernels(): void {
     if (existing === undefined)
       throw new Error(`onnxruntime conv kernels: no wasm ${k.kernelName} to fall back to`);
     fallbacks.set(k.kernelName, existing);
-    fallbackReady.delete(k.kernelName);
     tf.unregisterKernel(k.kernelName, BACKEND);
     tf.registerKernel(k);
   }

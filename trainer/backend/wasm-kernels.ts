@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone registers no gradient functions (the @tensorflow/tfjs bundle does this import);
 // without it tf.grad fails with "gradient function not found" for even the simplest ops.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { callDisplacedKernel } from './displaced-kernels';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 type RoundingMode = 'floor' | 'round' | 'ceil' | undefined;
@@ -552,8 +553,6 @@ function identity(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBacke
 
 /** The wasm backend's own BatchMatMul: batchMatMul hands it untransposed operands. */
 let stockBatchMatMul: tf.KernelConfig | undefined;
-/** The backend the stock kernel's setupFunc last bound its native function for. */
-let stockBatchMatMulSetUpFor: tf.KernelBackend | undefined;
 
 /**
  * BatchMatMul with its transposes made explicit. Stock wasm multiplies a transposed operand in a
@@ -570,13 +569,8 @@ function batchMatMul(args: {
   const stock = stockBatchMatMul;
   if (stock === undefined) throw new Error('wasm training kernels: the stock BatchMatMul was not found');
   const { backend } = args;
-  // Bound at backend init only for kernels registered then; ours took its name before that.
-  if (stockBatchMatMulSetUpFor !== backend) {
-    stock.setupFunc?.(backend);
-    stockBatchMatMulSetUpFor = backend;
-  }
   const { transposeA, transposeB } = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
-  if (!transposeA && !transposeB) return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+  if (!transposeA && !transposeB) return callDisplacedKernel(stock, args);
   return emit(backend, () => {
     const a = input(args.inputs, 'a', backend);
     const b = input(args.inputs, 'b', backend);
