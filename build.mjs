@@ -61,6 +61,9 @@ if (fs.existsSync('extension/extension.ts')) {
   builds.push({
     ...common,
     entryPoints: { extension: 'extension/extension.ts' },
+    // When the bundle began to run, before any module in it (benchmark: loading counts as
+    // activation). The directive is repeated so that it stays the file's first statement.
+    banner: { js: '"use strict"; var __CL_BUNDLE_START__ = performance.now();' },
     outdir: out,
     platform: 'node',
     format: 'cjs',

@@ -22,8 +22,13 @@ import { type RunsNode, RunsTree } from './runsTree';
 import { RunStatusBar } from './statusBar';
 import { TrainerClient } from './trainerClient';
 
+/** Set by the bundle's first line (build.mjs); absent when this file is bundled another way. */
+declare const __CL_BUNDLE_START__: number | undefined;
+
 /** What activate() returns: used by the extension-host test suite to inspect real state. */
 export interface ContrastiveLabApi {
+  /** performance.now() when the extension's bundle began to load (NaN outside dist/extension.js). */
+  loadedAt: number;
   store: RunStore;
   client: TrainerClient;
   methods: MethodsTree;
@@ -479,6 +484,7 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
 
   runs.activatedAt = performance.now();
   return {
+    loadedAt: typeof __CL_BUNDLE_START__ === 'number' ? __CL_BUNDLE_START__ : Number.NaN,
     store,
     client,
     methods,

@@ -13,6 +13,7 @@ import { ROOT, startCodeServer } from '../../test/vscode/codeServer';
 import { ensureBuilt } from '../../test/vscode/fixture';
 import { activeWebview, activityBarEntry } from '../../test/vscode/workbench';
 import { writeRunsFixture } from './fixtures';
+import { RPC_TRACE_PAYLOAD, traceRunsViewRpc } from './rpcTrace';
 
 export interface HostBenchResult {
   activation: {
@@ -21,6 +22,8 @@ export interface HostBenchResult {
     listedMs: number;
     scanMs: number;
     scanCpuMs: number;
+    /** From the extension bundle's first line to activate() (loading the bundle). */
+    loadMs: number;
     activationToListedMs: number;
     activationToAskedMs: number;
     answerMs: number;
@@ -34,6 +37,9 @@ export interface HostBenchResult {
     activationEpochMs: number;
     /** When the bench's click on the activity bar entry returned, from activation's start. */
     viewClickedMs: number;
+    /** With CL_BENCH_RPC_TRACE: when the workbench got the view's registration and asked for it. */
+    workbenchRegisteredMs?: number;
+    workbenchAskedMs?: number;
   };
   latency: { samples: number; p50: number; p95: number; max: number; status: string; steps: number };
   wallS: number;
@@ -100,11 +106,14 @@ export async function measureInCodeServer(
     const { page } = browser;
     await page.exposeFunction('codeAutomationLog', () => {});
     await page.exposeFunction('codeAutomationExit', () => {});
+    const trace = process.env.CL_BENCH_RPC_TRACE;
+    const rpc = trace ? await traceRunsViewRpc(page, 'contrastiveLab.runs') : undefined;
     log('extension (code-server): workbench opening; the probe runs in the extension host');
     await page.goto(
       cs.url([
         ['extensionDevelopmentPath', cs.remoteUri(ROOT)],
         ['extensionTestsPath', cs.remoteUri(probe)],
+        ...(trace ? [RPC_TRACE_PAYLOAD] : []),
       ]),
     );
     // A user with the view open: click it as soon as the activity bar shows it, so the tree is
@@ -118,7 +127,11 @@ export async function measureInCodeServer(
       .catch(() => {});
     const activation = (await waitKind('activation', 180_000)) as unknown as HostBenchResult['activation'];
     // Same machine, same wall clock: when the view was opened, relative to activation's start.
+    const sinceActivation = (t: number | undefined) =>
+      t === undefined ? undefined : t - Number(activation.activationEpochMs);
     activation.viewClickedMs = clickedAt - Number(activation.activationEpochMs);
+    activation.workbenchRegisteredMs = sinceActivation(rpc?.registeredAt);
+    activation.workbenchAskedMs = sinceActivation(rpc?.askedAt);
     log(
       `extension (code-server): tree listed ${activation.activationToListedMs.toFixed(0)} ms after activation`,
     );

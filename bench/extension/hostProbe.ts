@@ -59,6 +59,7 @@ export async function run(): Promise<void> {
       groupAskedMs: group.askedAt - created,
       groupRuns: group.runs,
       activateReturnedMs: (api.runs.activatedAt ?? Number.NaN) - created,
+      loadMs: created - api.loadedAt,
       probeStartedAfterMs: probeAt - created,
       activationEpochMs: performance.timeOrigin + created,
       viewShownByProbe: listed.askedAt >= probeAt,

@@ -5,7 +5,7 @@
  * global defaults, and the result is validated against `schema.json` (the same schema the config
  * editor and `contributes.jsonValidation` use). Errors name the field's path and the reason.
  */
-import Ajv, { type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import schema from './schema.json';
 import type { RunConfig } from './types';
 
@@ -92,8 +92,21 @@ function mergeTwo(a: unknown, b: unknown): unknown {
   return structuredClone(b);
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validateSchema = ajv.compile(schema);
+let compiled: ValidateFunction | undefined;
+
+/**
+ * The schema's validator, made on first use. Loading ajv and compiling the schema take 130-150 ms,
+ * which every importer of this module would otherwise pay when it loads: the extension's bundle
+ * among them, inside the extension host's start-up, before activate() (ajv stays bundled; the
+ * call below only defers running its code).
+ */
+function validator(): ValidateFunction {
+  if (!compiled) {
+    const Ajv = (require('ajv') as typeof import('ajv')).default;
+    compiled = new Ajv({ allErrors: true, strict: false }).compile(schema);
+  }
+  return compiled;
+}
 
 function jsonPointerToPath(ptr: string): string {
   return ptr
@@ -155,8 +168,9 @@ function semanticIssues(c: RunConfig): ConfigIssue[] {
 
 /** Validates a complete config; throws ConfigError listing every problem. */
 export function validateConfig(data: unknown): RunConfig {
-  if (!validateSchema(data)) {
-    throw new ConfigError((validateSchema.errors ?? []).map((e) => describeAjvError(e, data)));
+  const validate = validator();
+  if (!validate(data)) {
+    throw new ConfigError((validate.errors ?? []).map((e) => describeAjvError(e, data)));
   }
   const c = data as unknown as RunConfig;
   const issues = semanticIssues(c);
@@ -166,8 +180,9 @@ export function validateConfig(data: unknown): RunConfig {
 
 /** Schema check only (no defaults): used for configs as the user wrote them. */
 export function schemaIssues(data: unknown): ConfigIssue[] {
-  if (validateSchema(data)) return [];
-  return (validateSchema.errors ?? []).map((e) => describeAjvError(e, data));
+  const validate = validator();
+  if (validate(data)) return [];
+  return (validate.errors ?? []).map((e) => describeAjvError(e, data));
 }
 
 export { schema as configSchema };
