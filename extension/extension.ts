@@ -86,8 +86,10 @@ export function activate(context: vscode.ExtensionContext): ContrastiveLabApi {
       })
       .catch((e) => log.warn(`could not ask the trainer for its methods: ${(e as Error).message}`));
   };
-  // Spawning the trainer takes 15-45 ms of this thread: after the runs are listed, not before.
-  void store.listed.then(loadMethods);
+  // Until the Runs view has its runs, the extension host's thread is left to the workbench's
+  // round trip: the scan's second pass and the trainer's spawn (15-45 ms of this thread) wait.
+  store.deferSummaries(Promise.race([runs.answered, new Promise((r) => setTimeout(r, 1500))]));
+  void store.ready.then(loadMethods);
   context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(loadMethods));
 
   // Live updates from trainers this window talks to.

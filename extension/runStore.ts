@@ -2,11 +2,13 @@
  * RunStore: the extension's view of the runs folder, rebuilt from files alone (DESIGN principle 1),
  * so runs started from the CLI, on a cluster or before a reload show up and update.
  *
- * A change to one run folder refreshes only that run; the whole folder is scanned once at start
- * and when a run folder appears or disappears. The scan never runs inside activate(): it starts on
- * the next turn, so the tree's registration reaches the workbench first, and it comes in two
- * passes: every run.json (the tree can list), then each run's last metrics and checkpoint count
- * a slice at a time (the rows' descriptions), so the extension host keeps answering meanwhile.
+ * A change to one run folder refreshes only that run; the whole folder is scanned at start, when
+ * the runs folder setting changes and on Refresh. The extension host runs every extension on one
+ * thread, and its messages to the workbench (the Runs view's registration, the answer to the
+ * view's request) wait while that thread works, so the scan never runs inside activate() and
+ * goes a slice per event-loop turn, in two passes: every run.json (the tree can list), then, once
+ * the view has its runs (deferSummaries), each run's last metrics and checkpoint count (the rows'
+ * descriptions).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,8 +20,12 @@ export { readRunEntry } from './runScan';
 
 /** Runs summarized per turn of the event loop in the scan's second pass (a few ms each). */
 const SUMMARY_SLICE = 50;
+/** Run folders listed per turn in the first pass (run.json only, ~0.05 ms each). */
+const LIST_SLICE = 250;
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** After this turn's timers: the extension host writes its outgoing messages on a timer. */
+const afterTimers = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 export class RunStore implements vscode.Disposable {
   private readonly runs = new Map<string, RunEntry>();
@@ -51,6 +57,7 @@ export class RunStore implements vscode.Disposable {
   listed: Promise<void>;
   /** Resolves once the latest scan has also summarized every run. */
   ready: Promise<void>;
+  private summariesAfter: Promise<unknown> = Promise.resolve();
   /** Bumped by each scan, so an older scan still in its second pass stops. */
   private generation = 0;
 
@@ -62,6 +69,15 @@ export class RunStore implements vscode.Disposable {
   constructor(private dir: string | undefined) {
     [this.listed, this.ready] = this.rescan();
     this.watch();
+  }
+
+  /**
+   * The scan's second pass starts only once `until` settles. The extension passes "the Runs view
+   * has its runs, or 1.5 s": meanwhile the extension host's thread, shared by every extension,
+   * stays free for the workbench's round trip that shows the listed runs.
+   */
+  deferSummaries(until: Promise<unknown>): void {
+    this.summariesAfter = until;
   }
 
   get runsDir(): string | undefined {
@@ -107,7 +123,7 @@ export class RunStore implements vscode.Disposable {
   }
 
   private async scan(generation: number, listed: () => void): Promise<void> {
-    await nextTurn();
+    await afterTimers();
     if (generation !== this.generation) return;
     const t0 = performance.now();
     let cpuMicros = 0;
@@ -118,22 +134,39 @@ export class RunStore implements vscode.Disposable {
       const c = process.cpuUsage(c0);
       cpuMicros += c.user + c.system;
     };
+    const dir = this.dir;
+    const folders =
+      dir && fs.existsSync(dir)
+        ? fs
+            .readdirSync(dir, { withFileTypes: true })
+            .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+            .map((e) => path.join(dir, e.name))
+        : [];
+    const found: RunEntry[] = [];
+    for (let from = 0; from < folders.length; from += LIST_SLICE) {
+      if (from > 0) {
+        await nextTurn();
+        if (generation !== this.generation) return;
+      }
+      slice(() => {
+        for (const f of folders.slice(from, from + LIST_SLICE)) {
+          this.reads++;
+          const entry = readRunListing(f);
+          if (entry) found.push(entry);
+        }
+      });
+    }
     slice(() => {
       this.runs.clear();
       this.ids.clear();
       this.sorted = null;
-      if (!this.dir || !fs.existsSync(this.dir)) return;
-      for (const e of fs.readdirSync(this.dir, { withFileTypes: true })) {
-        if (!e.isDirectory() || e.name.startsWith('.')) continue;
-        this.reads++;
-        const entry = readRunListing(path.join(this.dir, e.name));
-        if (entry) this.put(entry);
-      }
+      for (const entry of found) this.put(entry);
     });
     this.listedAt = performance.now();
     listed();
     this.emitter.fire(undefined);
     const listedRuns = [...this.runs.values()];
+    await this.summariesAfter;
     for (let from = 0; from < listedRuns.length; from += SUMMARY_SLICE) {
       await nextTurn();
       if (generation !== this.generation) return;

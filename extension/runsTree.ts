@@ -83,6 +83,12 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
    */
   firstListed: { askedAt: number; at: number; runs: number } | undefined;
 
+  private answeredTop!: () => void;
+  /** Resolves once the view has been given the top level for the first time. */
+  readonly answered = new Promise<void>((resolve) => {
+    this.answeredTop = resolve;
+  });
+
   getChildren(node?: RunsNode): RunsNode[] | Promise<RunsNode[]> {
     if (node) return this.childrenOf(node);
     const askedAt = performance.now();
@@ -95,6 +101,7 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode> {
     const groups = this.topLevel();
     if (!this.firstListed && groups.length)
       this.firstListed = { askedAt, at: performance.now(), runs: this.store.all().length };
+    this.answeredTop();
     return groups;
   }
 

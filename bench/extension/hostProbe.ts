@@ -35,8 +35,11 @@ export async function run(): Promise<void> {
     await until('the extension to activate', () => ext.isActive, 60_000);
     const api = ext.exports as ContrastiveLabApi;
     const probeAt = performance.now();
-    // The workbench asks for the tree only while the view is visible: show it if nobody has.
-    if (!api.runs.firstListed) await vscode.commands.executeCommand('contrastiveLab.runs.focus');
+    const activationOnly = !!process.env.CL_BENCH_ACTIVATION_ONLY;
+    // The workbench asks for the tree only while the view is visible: show it if nobody has
+    // (activation-only: the bench's click on the view is what activated the extension).
+    if (!api.runs.firstListed && !activationOnly)
+      await vscode.commands.executeCommand('contrastiveLab.runs.focus');
     const listed = await until('the Runs tree to list runs', () => api.runs.firstListed, 60_000);
     await api.store.ready;
     const group = await until(
@@ -64,6 +67,10 @@ export async function run(): Promise<void> {
       activationEpochMs: performance.timeOrigin + created,
       viewShownByProbe: listed.askedAt >= probeAt,
     });
+    if (activationOnly) {
+      await until('the bench to read the report', () => fs.existsSync(`${report}.done`), 120_000);
+      return;
+    }
 
     const steps = Number(process.env.CL_BENCH_LIVE_EPOCHS ?? 12);
     const runsDir = api.store.runsDir;

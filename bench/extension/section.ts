@@ -127,18 +127,33 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
       const a = h.activation;
       out.push(
         line(
-          `Activation -> Runs tree listed, ${a.runs} runs (ext host)`,
+          `Activation -> Runs tree listed, ${a.runs} runs (window start)`,
           `${ms(a.loadMs + a.activationToListedMs)}`,
           '< 300 ms',
-          `from the bundle's first line: loaded in ${ms(a.loadMs)}; from activate(): listed by the scan at ${ms(a.listedMs)}, scan ${ms(a.scanMs)} (cpu ${ms(a.scanCpuMs)}), ${workbench(a)}asked at ${ms(a.activationToAskedMs)}, answered in ${ms(a.answerMs)}, ${a.groupRuns} rows asked at ${ms(a.groupAskedMs)}, made at ${ms(a.activationToRowsMs)}`,
+          `from the bundle's first line: loaded in ${ms(a.loadMs)}; from activate(): listed by the scan at ${ms(a.listedMs)}, scan ${ms(a.scanMs)} (cpu ${ms(a.scanCpuMs)}), ${workbench(a)}asked at ${ms(a.activationToAskedMs)}, answered in ${ms(a.answerMs)} (${ms(a.activationToListedMs)}), ${a.groupRuns} rows asked at ${ms(a.groupAskedMs)}, made at ${ms(a.activationToRowsMs)}`,
           `(activate() returned at ${ms(a.activateReturnedMs)}, view clicked at ${ms(a.viewClickedMs)}${a.viewShownByProbe ? ', shown by the probe' : ''})`,
         ),
+      );
+      if (h.latency)
+        out.push(
+          line(
+            'Live run: row -> drawn in the chart, p95',
+            `${ms(h.latency.p95)} (p50 ${ms(h.latency.p50)})`,
+            '< 250 ms',
+            `${h.latency.samples} points, max ${ms(h.latency.max)}`,
+            `(${h.latency.steps} steps, ${h.latency.status})`,
+          ),
+        );
+      const settled = await measureInCodeServer({ runs: nRuns, log, settled: true });
+      data.hostSettled = settled;
+      const b = settled.activation;
+      out.push(
         line(
-          'Live run: row -> drawn in the chart, p95',
-          `${ms(h.latency.p95)} (p50 ${ms(h.latency.p50)})`,
-          '< 250 ms',
-          `${h.latency.samples} points, max ${ms(h.latency.max)}`,
-          `(${h.latency.steps} steps, ${h.latency.status})`,
+          `View opened -> Runs tree listed, ${b.runs} runs (settled window)`,
+          `${ms(b.activationToListedMs - b.viewClickedMs)}`,
+          '< 300 ms',
+          `the click activates the extension: bundle at ${ms(-b.viewClickedMs - b.loadMs)}, activate() at ${ms(-b.viewClickedMs)} (loaded in ${ms(b.loadMs)}); from activate(): listed by the scan at ${ms(b.listedMs)}, ${workbench(b)}asked at ${ms(b.activationToAskedMs)}, answered in ${ms(b.answerMs)} (${ms(b.activationToListedMs)})`,
+          `(from the bundle's first line: ${ms(b.loadMs + b.activationToListedMs)})`,
         ),
       );
     }

@@ -79,6 +79,28 @@ describe('extension at scale', () => {
     }
   });
 
+  it('summarizes the listed runs only once the deferral it was given has settled', async () => {
+    const dir = fs.mkdtempSync(path.join(fixture().workspace, 'scale-defer-'));
+    const fx = writeRunsFixture(path.join(dir, 'runs'), 3, { rowsPerRun: 20, checkpointsPerRun: 1 });
+    const store = new RunStore(fx.runsDir);
+    let go!: () => void;
+    store.deferSummaries(new Promise<void>((r) => (go = r)));
+    let ready = false;
+    void store.ready.then(() => (ready = true));
+    try {
+      await store.listed;
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(store.all().length, 3, 'listed');
+      assert.ok(!ready && store.all().every((r) => !r.summarized && r.lastStep === undefined));
+      go();
+      await store.ready;
+      assert.ok(store.all().every((r) => r.summarized && r.lastStep === 20 && r.checkpointCount === 1));
+    } finally {
+      store.dispose();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a streamed update posts only the new points; repeated rows post nothing', async () => {
     const { ChartsPanel } = await api();
     const runDir = fixture().runs['tiny-b'];
