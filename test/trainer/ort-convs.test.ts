@@ -14,6 +14,7 @@ import {
   forwardGraph,
   inputGradAsConv,
   inputGradGraph,
+  stridedPointwise,
   unsupportedReason,
 } from '../../trainer/backend/ort-conv-graphs';
 import { loadOrt } from '../../trainer/backend/ort-convs';
@@ -59,6 +60,11 @@ describe('onnxruntime convolution kernels', function () {
       geoms.map((g) => inputGradAsConv(g)),
       [false, false, false, true],
     );
+    // A strided 1x1 without padding: forward and input gradient as GEMMs in NHWC.
+    assert.deepEqual(
+      geoms.map((g) => stridedPointwise(g)),
+      [false, true, false, false],
+    );
     for (const g of geoms) {
       assert.equal(unsupportedReason(g), null);
       for (const graph of [forwardGraph(g), inputGradGraph(g), filterGradGraph(g)]) {
@@ -87,6 +93,8 @@ describe('onnxruntime convolution kernels', function () {
       { label: '3x3 same s1 (the ResNet body)', x: [5, 8, 8, 6], k: [3, 3], out: 7, stride: 1, pad: 'same' },
       { label: '3x3 same s2, odd size', x: [3, 9, 9, 4], k: [3, 3], out: 5, stride: 2, pad: 'same' },
       { label: '1x1 s2 shortcut', x: [4, 8, 8, 5], k: [1, 1], out: 6, stride: 2, pad: 'same' },
+      // Odd sizes and unequal strides: the scattered input gradient is trimmed in both axes.
+      { label: '1x1 stride [2,3], odd size', x: [3, 9, 7, 4], k: [1, 1], out: 5, stride: [2, 3], pad: 'valid' },
       { label: '1x1 s1', x: [4, 5, 5, 5], k: [1, 1], out: 3, stride: 1, pad: 'valid' },
       { label: 'stem: 3 channels', x: [6, 10, 10, 3], k: [3, 3], out: 8, stride: 1, pad: 'same' },
       { label: 'valid 5x3, stride [2,1]', x: [2, 11, 9, 3], k: [5, 3], out: 4, stride: [2, 1], pad: 'valid' },

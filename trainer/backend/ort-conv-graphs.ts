@@ -5,10 +5,12 @@
  *
  * - forward: Transpose to NCHW, Conv, Transpose back. ONNX Runtime's optimiser turns this into its
  *   blocked-layout (NCHWc) direct convolution and folds the transposes into the re-layouts.
+ *   Strided 1x1 layers (ResNet's shortcuts) instead run as a GEMM on a strided slice, in NHWC.
  * - input gradient: for stride-1 layers with enough input channels, a forward Conv of dy with the
  *   spatially flipped filter (in/out swapped) padded by k-1-p, which ONNX Runtime runs faster than
- *   its ConvTranspose; otherwise ConvTranspose with the forward weights, strides and pads (exactly
- *   the adjoint of the forward conv, with no zero-inserted input for strided layers).
+ *   its ConvTranspose; for strided 1x1 layers a GEMM scattered back to the pixels they read;
+ *   otherwise ConvTranspose with the forward weights, strides and pads (exactly the adjoint of the
+ *   forward conv, with no zero-inserted input for strided layers).
  * - filter gradient: one GEMM, dW = cols(x)^T · dy, where cols(x) stacks the kh*kw shifted,
  *   strided views of the padded input along channels (im2col in NHWC). A chunk of the batch at a
  *   time, accumulated through Gemm's C input, bounds the cols buffer.
@@ -92,8 +94,26 @@ const filterDims = (g: ConvGeometry) => [g.filterHeight, g.filterWidth, g.inChan
 const inputDims = (g: ConvGeometry) => ['n', g.inHeight, g.inWidth, g.inChannels];
 const outputDims = (g: ConvGeometry) => ['n', g.outHeight, g.outWidth, g.outChannels];
 
+/**
+ * A strided 1x1 conv without padding (ResNet's shortcuts): it reads every s-th pixel, so it is a
+ * GEMM on a strided slice of x, and its input gradient a GEMM scattered back to those pixels, both
+ * in TensorFlow's layouts. ONNX Runtime's Conv and ConvTranspose between Transposes took 2-3x as
+ * long at batch 256 (32x32x64 -> 128: forward 36 -> 20 ms). A 3x3 stem as a K = 27 GEMM was no
+ * faster than its Conv, so only these take it.
+ */
+export function stridedPointwise(g: ConvGeometry): boolean {
+  const { pad } = g;
+  return (
+    g.filterHeight === 1 &&
+    g.filterWidth === 1 &&
+    (g.strideHeight > 1 || g.strideWidth > 1) &&
+    pad.top + pad.bottom + pad.left + pad.right === 0
+  );
+}
+
 /** y[n, oh, ow, co] = conv(x[n, h, w, ci], w[kh, kw, ci, co]). */
 export function forwardGraph(g: ConvGeometry): OnnxGraph {
+  if (stridedPointwise(g)) return forwardGemmGraph(g);
   return {
     nodes: [
       { op: 'Transpose', inputs: ['x'], outputs: ['x_nchw'], attrs: { perm: TO_NCHW } },
@@ -106,6 +126,65 @@ export function forwardGraph(g: ConvGeometry): OnnxGraph {
       { name: 'w', dims: filterDims(g) },
     ],
     outputs: [{ name: 'y', dims: outputDims(g) }],
+  };
+}
+
+/** y = cols(x) · w, with w read as [kh*kw*ci, co]: TensorFlow's layouts in and out, no transpose. */
+function forwardGemmGraph(g: ConvGeometry): OnnxGraph {
+  const { nodes, int64, cols, rows } = colsOf(g);
+  int64.w_shape = [rows, g.outChannels];
+  int64.y_shape = [-1, g.outHeight, g.outWidth, g.outChannels];
+  nodes.push(
+    { op: 'Reshape', inputs: [cols, 'cols_shape'], outputs: ['cols'] },
+    { op: 'Reshape', inputs: ['w', 'w_shape'], outputs: ['w_rows'] },
+    { op: 'MatMul', inputs: ['cols', 'w_rows'], outputs: ['y_rows'] },
+    { op: 'Reshape', inputs: ['y_rows', 'y_shape'], outputs: ['y'] },
+  );
+  return {
+    nodes,
+    inputs: [
+      { name: 'x', dims: inputDims(g) },
+      { name: 'w', dims: filterDims(g) },
+    ],
+    outputs: [{ name: 'y', dims: outputDims(g) }],
+    int64,
+  };
+}
+
+/**
+ * dx of a strided 1x1 conv: dy · w^T lands on every s-th pixel and zeros elsewhere. The zeros come
+ * from padding a [n, oh, 1, ow, 1, ci] view to [n, oh, sh, ow, sw, ci], which read as
+ * [n, oh*sh, ow*sw, ci] puts each row at (i*sh, j*sw); a slice trims it to h x w (oh*s >= h).
+ */
+function pointwiseInputGradGraph(g: ConvGeometry): OnnxGraph {
+  const sh = g.strideHeight;
+  const sw = g.strideWidth;
+  const int64: Record<string, number[]> = {
+    dy_shape: [-1, g.outChannels],
+    w_shape: [g.inChannels, g.outChannels],
+    spread_shape: [-1, g.outHeight, 1, g.outWidth, 1, g.inChannels],
+    pads: [0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1, 0],
+    grid_shape: [-1, g.outHeight * sh, g.outWidth * sw, g.inChannels],
+    trim_start: [0, 0],
+    trim_end: [g.inHeight, g.inWidth],
+    trim_axes: [1, 2],
+  };
+  return {
+    nodes: [
+      { op: 'Reshape', inputs: ['dy', 'dy_shape'], outputs: ['dy_rows'] },
+      { op: 'Reshape', inputs: ['w', 'w_shape'], outputs: ['w_rows'] },
+      { op: 'Gemm', inputs: ['dy_rows', 'w_rows'], outputs: ['dx_rows'], attrs: { transB: 1 } },
+      { op: 'Reshape', inputs: ['dx_rows', 'spread_shape'], outputs: ['dx_spread'] },
+      { op: 'Pad', inputs: ['dx_spread', 'pads'], outputs: ['dx_padded'] },
+      { op: 'Reshape', inputs: ['dx_padded', 'grid_shape'], outputs: ['dx_grid'] },
+      { op: 'Slice', inputs: ['dx_grid', 'trim_start', 'trim_end', 'trim_axes'], outputs: ['dx'] },
+    ],
+    inputs: [
+      { name: 'dy', dims: outputDims(g) },
+      { name: 'w', dims: filterDims(g) },
+    ],
+    outputs: [{ name: 'dx', dims: inputDims(g) }],
+    int64,
   };
 }
 
@@ -126,6 +205,7 @@ export function inputGradAsConv(g: ConvGeometry): boolean {
 /** dx[n, h, w, ci] from dy[n, oh, ow, co] and w[kh, kw, ci, co]: the forward conv's adjoint. */
 export function inputGradGraph(g: ConvGeometry): OnnxGraph {
   if (inputGradAsConv(g)) return inputGradAsConvGraph(g);
+  if (stridedPointwise(g)) return pointwiseInputGradGraph(g);
   // ConvTranspose's output is s*(o-1) + (k-1)*d + 1 - pads; the rows a strided forward conv never
   // read come back as output_padding (always < stride), as zeros.
   const extent = (o: number, k: number, s: number, d: number, p0: number, p1: number) =>
@@ -197,17 +277,20 @@ function inputGradAsConvGraph(g: ConvGeometry): OnnxGraph {
 }
 
 /**
- * dw[kh*kw*ci, co] = acc + cols(x)^T · dy, for one chunk of the batch. The row order of cols
- * (tap-major, then channel) makes the result's memory exactly TensorFlow's [kh, kw, ci, co] filter.
+ * cols(x) in NHWC: the kh*kw shifted, strided views of the padded input `x`, concatenated along
+ * channels ([n, oh, ow, kh*kw*ci], tap-major), and the int64 constants its nodes use. Row `r` of
+ * cols times row `r` of the [kh, kw, ci, co] filter read as [kh*kw*ci, co] is one term of the conv.
  */
-export function filterGradGraph(g: ConvGeometry): OnnxGraph {
+function colsOf(g: ConvGeometry): {
+  nodes: OnnxGraph['nodes'];
+  int64: Record<string, number[]>;
+  cols: string;
+  rows: number;
+} {
   const { pad } = g;
   const taps = g.filterHeight * g.filterWidth;
   const rows = taps * g.inChannels;
-  const int64: Record<string, number[]> = {
-    cols_shape: [-1, rows],
-    dy_shape: [-1, g.outChannels],
-  };
+  const int64: Record<string, number[]> = { cols_shape: [-1, rows] };
   const nodes: OnnxGraph['nodes'] = [];
   const padded = pad.top + pad.bottom + pad.left + pad.right > 0;
   const unitStep = g.strideHeight === 1 && g.strideWidth === 1;
@@ -249,6 +332,16 @@ export function filterGradGraph(g: ConvGeometry): OnnxGraph {
       cols = 'cols_nhwc';
     }
   }
+  return { nodes, int64, cols, rows };
+}
+
+/**
+ * dw[kh*kw*ci, co] = acc + cols(x)^T · dy, for one chunk of the batch. The row order of cols
+ * (tap-major, then channel) makes the result's memory exactly TensorFlow's [kh, kw, ci, co] filter.
+ */
+export function filterGradGraph(g: ConvGeometry): OnnxGraph {
+  const { nodes, int64, cols, rows } = colsOf(g);
+  int64.dy_shape = [-1, g.outChannels];
   nodes.push({ op: 'Reshape', inputs: [cols, 'cols_shape'], outputs: ['cols'] });
   nodes.push({ op: 'Reshape', inputs: ['dy', 'dy_shape'], outputs: ['dy_rows'] });
   nodes.push({ op: 'Gemm', inputs: ['cols', 'dy_rows', 'acc'], outputs: ['dw'], attrs: { transA: 1 } });
