@@ -94,7 +94,14 @@ describe('onnxruntime convolution kernels', function () {
       { label: '3x3 same s2, odd size', x: [3, 9, 9, 4], k: [3, 3], out: 5, stride: 2, pad: 'same' },
       { label: '1x1 s2 shortcut', x: [4, 8, 8, 5], k: [1, 1], out: 6, stride: 2, pad: 'same' },
       // Odd sizes and unequal strides: the scattered input gradient is trimmed in both axes.
-      { label: '1x1 stride [2,3], odd size', x: [3, 9, 7, 4], k: [1, 1], out: 5, stride: [2, 3], pad: 'valid' },
+      {
+        label: '1x1 stride [2,3], odd size',
+        x: [3, 9, 7, 4],
+        k: [1, 1],
+        out: 5,
+        stride: [2, 3],
+        pad: 'valid',
+      },
       { label: '1x1 s1', x: [4, 5, 5, 5], k: [1, 1], out: 3, stride: 1, pad: 'valid' },
       { label: 'stem: 3 channels', x: [6, 10, 10, 3], k: [3, 3], out: 8, stride: 1, pad: 'same' },
       { label: 'valid 5x3, stride [2,1]', x: [2, 11, 9, 3], k: [5, 3], out: 4, stride: [2, 1], pad: 'valid' },
