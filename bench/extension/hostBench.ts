@@ -69,13 +69,14 @@ async function bundleProbe(outDir: string): Promise<string> {
 }
 
 /**
- * `settled`: instead of a window opening on a workspace whose runs activate the extension at once,
- * the runs folder is one the activation event does not match (a setting points at it), the window
- * is left to finish starting, and then the user opens the Contrastive Lab view: activation and
- * listing happen without the window's start-up competing for the two cores. Stops after listing.
+ * `settled`: the window is left to finish starting, and then the user opens the Contrastive Lab
+ * view; stops after the listing. 'inactive': the runs folder is one the activation event does not
+ * match (a setting points at it), so the click activates the extension, and activation and
+ * listing happen without the window's start-up competing for the two cores. 'active': the usual
+ * workspace (runs/ activates the extension as the window starts); the click finds it listed.
  */
 export async function measureInCodeServer(
-  opts: { runs?: number; log?: (m: string) => void; settled?: boolean } = {},
+  opts: { runs?: number; log?: (m: string) => void; settled?: 'inactive' | 'active' } = {},
 ): Promise<HostBenchResult> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const t0 = Date.now();
@@ -88,13 +89,14 @@ export async function measureInCodeServer(
   const report = path.join(os.tmpdir(), `${path.basename(ws)}-report.jsonl`);
   const nRuns = opts.runs ?? 1000;
   log(`extension (code-server): writing ${nRuns} run folders`);
-  // Not named `runs` in the settled case: `workspaceContains:**/runs/*/run.json` must not match.
-  const runsDir = path.join(ws, opts.settled ? 'results' : 'runs');
+  // Not named `runs` when the click must activate: `workspaceContains:**/runs/*/run.json`.
+  const elsewhere = opts.settled === 'inactive';
+  const runsDir = path.join(ws, elsewhere ? 'results' : 'runs');
   writeRunsFixture(runsDir, nRuns, { rowsPerRun: 500 });
   const cs = await startCodeServer({
     workspace: ws,
     env: { CL_BENCH_REPORT: report, ...(opts.settled ? { CL_BENCH_ACTIVATION_ONLY: '1' } : {}) },
-    settings: opts.settled ? { 'contrastiveLab.runsDirectory': runsDir } : {},
+    settings: elsewhere ? { 'contrastiveLab.runsDirectory': runsDir } : {},
   });
   let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
   const seen: Record<string, Record<string, unknown>> = {};

@@ -144,16 +144,25 @@ export async function runExtensionBench(opts: ExtensionBenchOptions = {}): Promi
             `(${h.latency.steps} steps, ${h.latency.status})`,
           ),
         );
-      const settled = await measureInCodeServer({ runs: nRuns, log, settled: true });
+      const settled = await measureInCodeServer({ runs: nRuns, log, settled: 'inactive' });
       data.hostSettled = settled;
       const b = settled.activation;
+      const active = await measureInCodeServer({ runs: nRuns, log, settled: 'active' });
+      data.hostSettledActive = active;
+      const c = active.activation;
       out.push(
         line(
-          `View opened -> Runs tree listed, ${b.runs} runs (settled window)`,
+          `View opened -> Runs tree listed, ${b.runs} runs (settled window, click activates)`,
           `${ms(b.activationToListedMs - b.viewClickedMs)}`,
           '< 300 ms',
           `the click activates the extension: bundle at ${ms(-b.viewClickedMs - b.loadMs)}, activate() at ${ms(-b.viewClickedMs)} (loaded in ${ms(b.loadMs)}); from activate(): listed by the scan at ${ms(b.listedMs)}, ${workbench(b)}asked at ${ms(b.activationToAskedMs)}, answered in ${ms(b.answerMs)} (${ms(b.activationToListedMs)})`,
           `(from the bundle's first line: ${ms(b.loadMs + b.activationToListedMs)})`,
+        ),
+        line(
+          `View opened -> Runs tree listed, ${c.runs} runs (settled window, already active)`,
+          `${ms(c.activationToListedMs - c.viewClickedMs)}`,
+          '',
+          `activated as the window started (runs/ in the workspace), listed by the scan at ${ms(c.listedMs)}; the view asked ${ms(c.activationToAskedMs - c.viewClickedMs)} after the click`,
         ),
       );
     }
