@@ -135,13 +135,15 @@ export class RunStore implements vscode.Disposable {
       cpuMicros += c.user + c.system;
     };
     const dir = this.dir;
-    const folders =
-      dir && fs.existsSync(dir)
-        ? fs
-            .readdirSync(dir, { withFileTypes: true })
-            .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-            .map((e) => path.join(dir, e.name))
-        : [];
+    let folders: string[] = [];
+    slice(() => {
+      if (!dir || !fs.existsSync(dir)) return;
+      folders = fs
+        .readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+        .map((e) => path.join(dir, e.name));
+    });
+    // Swapped in whole once read: the tree never lists a partial folder.
     const found: RunEntry[] = [];
     for (let from = 0; from < folders.length; from += LIST_SLICE) {
       if (from > 0) {
